@@ -1,0 +1,72 @@
+import { echo, isValidId, parseValue, tokenize } from './syntax.js';
+import type { ErrCode } from './replies.js';
+
+export type Request =
+  | { verb: 'HELLO'; id: string }
+  | { verb: 'VALUE'; value: number }
+  | { verb: 'EVEN' }
+  | { verb: 'ODD' }
+  | { verb: 'PING' }
+  | { verb: 'HELP' }
+  | { verb: 'QUIT' };
+
+export type Verb = Request['verb'];
+
+export type ParsedLine =
+  | { type: 'blank' }
+  | { type: 'request'; request: Request }
+  | { type: 'error'; code: ErrCode; text: string };
+
+type Parse = (args: string[]) => Request | null;
+
+const noArgs =
+  <V extends Verb>(verb: V) =>
+  (args: string[]) =>
+    args.length === 0 ? ({ verb } as Request) : null;
+
+/** One entry per verb: how its arguments parse, and the usage shown when they do not. */
+const VERBS: Record<Verb, { parse: Parse; usage: string }> = {
+  HELLO: {
+    parse: ([id, ...rest]) =>
+      id !== undefined && rest.length === 0 && isValidId(id) ? { verb: 'HELLO', id } : null,
+    usage: 'HELLO <id>, id is 1-64 of A-Z a-z 0-9 _ . -',
+  },
+  VALUE: {
+    parse: ([text, ...rest]) => {
+      const value = text === undefined || rest.length > 0 ? null : parseValue(text);
+      return value === null ? null : { verb: 'VALUE', value };
+    },
+    usage: 'VALUE <n>, n is 0-99 without leading zeros',
+  },
+  EVEN: { parse: noArgs('EVEN'), usage: 'EVEN' },
+  ODD: { parse: noArgs('ODD'), usage: 'ODD' },
+  PING: { parse: noArgs('PING'), usage: 'PING' },
+  HELP: { parse: noArgs('HELP'), usage: 'HELP' },
+  QUIT: { parse: noArgs('QUIT'), usage: 'QUIT' },
+};
+
+export const VERB_NAMES = Object.keys(VERBS) as Verb[];
+
+export const HELP_TEXT = `commands: ${VERB_NAMES.map((v) => VERBS[v].usage.split(',')[0]).join(', ')}; see protocol.md`;
+
+// Checked before upper-casing: toUpperCase maps some non-ASCII letters onto ASCII ("quıt" -> "QUIT").
+const ASCII_WORD_RE = /^[A-Za-z]+$/;
+
+function isVerb(word: string): word is Verb {
+  return Object.hasOwn(VERBS, word);
+}
+
+/** Parses one request line (already without its LF/CRLF). Pure. */
+export function parseRequest(line: string): ParsedLine {
+  const [word, ...args] = tokenize(line);
+  if (word === undefined) return { type: 'blank' };
+  const verb = ASCII_WORD_RE.test(word) ? word.toUpperCase() : '';
+  if (!isVerb(verb)) {
+    return { type: 'error', code: 'UNKNOWN_COMMAND', text: `${echo(word)}; try HELP` };
+  }
+  const request = VERBS[verb].parse(args);
+  if (request === null) {
+    return { type: 'error', code: 'BAD_ARGS', text: `usage: ${VERBS[verb].usage}` };
+  }
+  return { type: 'request', request };
+}

@@ -1,0 +1,36 @@
+import { ECHO_CAP } from '../limits.js';
+
+/** Lowest and highest counter value; every value on the wire is within. */
+export const MIN_VALUE = 0;
+export const MAX_VALUE = 99;
+
+// Canonical decimal 0-99: no sign, leading zero, fraction, exponent or non-ASCII digit.
+// `Number()` and `parseInt` accept most of those, so the pattern decides.
+const VALUE_RE = /^(?:0|[1-9][0-9]?)$/;
+const ID_RE = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** The value `text` denotes, or null unless it is a canonical 0-99. */
+export function parseValue(text: string): number | null {
+  return VALUE_RE.test(text) ? Number(text) : null;
+}
+
+export function isValidId(text: string): boolean {
+  return ID_RE.test(text);
+}
+
+/** Short, quoted, printable-ASCII echo of peer input, safe to put in a reply or a terminal. */
+export function echo(text: string): string {
+  const cut = text.length > ECHO_CAP ? text.slice(0, ECHO_CAP) + '...' : text;
+  return `"${cut.replace(/[^\x20-\x7e]/g, '?')}"`;
+}
+
+// Tokens are separated by runs of spaces and tabs only: String#trim and \s would also eat CR, VT,
+// NBSP and other characters that are data here.
+const EDGES_RE = /^[ \t]+|[ \t]+$/g;
+const SEP_RE = /[ \t]+/;
+
+/** The line's tokens; empty for a blank or whitespace-only line. */
+export function tokenize(line: string): string[] {
+  const trimmed = line.replace(EDGES_RE, '');
+  return trimmed === '' ? [] : trimmed.split(SEP_RE);
+}
