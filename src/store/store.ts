@@ -1,0 +1,142 @@
+import { promises as fsp } from 'node:fs';
+import { dirname } from 'node:path';
+import { removeStaleTemps, writeFileAtomic, type WriteFs } from './atomic-write.js';
+import { parseState, serializeState, StateFileError } from './state-file.js';
+
+/** Something that must reach disk together with each state write (the message log). */
+export interface Journal {
+  /** Called synchronously when a write starts; resolves once what was written so far is durable. */
+  flush(): Promise<void>;
+}
+
+export type StoreOptions = {
+  fs?: WriteFs & Pick<typeof fsp, 'readFile' | 'mkdir'>;
+  journal?: Journal;
+  /** Set an unreadable file aside (renamed `<path>.corrupt-<time>`) and start empty. */
+  repair?: boolean;
+};
+
+type Deferred = { promise: Promise<void>; resolve(): void; reject(err: unknown): void };
+
+function deferred(): Deferred {
+  let resolve!: () => void;
+  let reject!: (err: unknown) => void;
+  const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+  promise.catch(() => {}); // Callers handle it; this only stops an unhandled-rejection crash.
+  return { promise, resolve, reject };
+}
+
+/**
+ * The id -> value map and its durable copy, the state file, kept with group commit: one write is
+ * in flight at a time; changes made meanwhile ride on the next write. Every `set` and `sync`
+ * resolves only once a write that contains it has finished (file fsynced, renamed, folder fsynced,
+ * journal flushed), and rejects if that write failed.
+ */
+export class Store {
+  readonly path: string;
+  #values: Map<string, number>;
+  #fs: NonNullable<StoreOptions['fs']>;
+  #journal: Journal | undefined;
+  #dirty = false; // changes not yet in any started write
+  #inFlight: Promise<void> | null = null;
+  #next: Deferred | null = null;
+  #commits = 0;
+
+  private constructor(path: string, values: Map<string, number>, options: StoreOptions) {
+    this.path = path;
+    this.#values = values;
+    this.#fs = options.fs ?? fsp;
+    this.#journal = options.journal;
+  }
+
+  /** Loads the state file (missing means empty) and proves it can be written, before any client. */
+  static async open(path: string, options: StoreOptions = {}): Promise<Store> {
+    const fs = options.fs ?? fsp;
+    await fs.mkdir(dirname(path), { recursive: true });
+    const values = await load(path, fs, options.repair ?? false);
+    await removeStaleTemps(path, fs);
+    const store = new Store(path, values, options);
+    store.#dirty = true;
+    await store.sync();
+    return store;
+  }
+
+  get size(): number {
+    return this.#values.size;
+  }
+
+  /** Completed writes, for tests and benchmarks that check coalescing. */
+  get commits(): number {
+    return this.#commits;
+  }
+
+  get(id: string): number {
+    return this.#values.get(id) ?? 0;
+  }
+
+  /** Sets the value in memory now; resolves once it is durable. */
+  set(id: string, value: number): Promise<void> {
+    if (this.#values.get(id) !== value) {
+      this.#values.set(id, value);
+      this.#dirty = true;
+    }
+    return this.sync();
+  }
+
+  /** Resolves once every change made so far is durable. */
+  sync(): Promise<void> {
+    if (!this.#dirty) return this.#inFlight ?? Promise.resolve();
+    if (this.#next === null) {
+      this.#next = deferred();
+      // Start on the next turn of the event loop so every request read in this one shares the write.
+      if (this.#inFlight === null) setImmediate(() => this.#write());
+    }
+    return this.#next.promise;
+  }
+
+  async #write(): Promise<void> {
+    const done = this.#next;
+    if (done === null) return;
+    this.#next = null;
+    this.#dirty = false;
+    this.#inFlight = done.promise;
+    try {
+      // The journal is flushed in the same step: the request lines of every value in this write
+      // are already in its buffer, so once both finish, each acknowledged request is logged too.
+      await Promise.all([
+        writeFileAtomic(this.path, serializeState(this.#values), this.#fs),
+        this.#journal?.flush(),
+      ]);
+      this.#commits++;
+      done.resolve();
+    } catch (err) {
+      this.#dirty = true; // Not durable: the next sync() writes these changes again.
+      done.reject(err);
+    } finally {
+      this.#inFlight = null;
+      if (this.#next !== null) void this.#write();
+    }
+  }
+}
+
+async function load(path: string, fs: NonNullable<StoreOptions['fs']>, repair: boolean) {
+  let text: string;
+  try {
+    text = await fs.readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new Map<string, number>();
+    throw new StateFileError(`cannot read ${path}: ${(err as Error).message}`);
+  }
+  try {
+    return parseState(text);
+  } catch (err) {
+    if (!(err instanceof StateFileError)) throw err;
+    if (!repair) {
+      throw new StateFileError(
+        `state file ${path}: ${err.message}. Fix it, or start with --repair to set it aside.`,
+      );
+    }
+    await fs.rename(path, `${path}.corrupt-${Date.now()}`);
+    return new Map<string, number>();
+  }
+}
