@@ -1,0 +1,184 @@
+import type { Socket } from 'node:net';
+import type { Random } from '../clock.js';
+import type { ServerLimits } from '../limits.js';
+import type { ConnectionLog, MessageLog } from '../log/message-log.js';
+import { LineDecoder } from '../protocol/decoder.js';
+import { formatReply, type ByeCode } from '../protocol/replies.js';
+import { parseRequest } from '../protocol/requests.js';
+import type { Store } from '../store/store.js';
+import { handle, type Session } from './handlers.js';
+import { ReplyQueue } from './reply-queue.js';
+
+/** A reply still waiting for the disk counts this much toward the output cap. */
+const WAITING_REPLY_BYTES = 16;
+/**
+ * After our last reply, input is read and discarded this long before the socket is destroyed.
+ * Closing with unread input would send RST, which can make the peer lose our final BYE.
+ */
+export const LINGER_MS = 2_000;
+
+export type ConnectionDeps = {
+  store: Store;
+  random: Random;
+  limits: ServerLimits;
+  messageLog: MessageLog;
+  /** Registers `conn` as `id`; returns the connection that held it before, if any. */
+  claim(id: string, conn: Connection): Connection | undefined;
+  closed(conn: Connection): void;
+};
+
+/** The socket adapter: bytes to lines to handlers, replies back in order, limits enforced. */
+export class Connection implements Session {
+  readonly number: number;
+  id: string | null = null;
+  readonly #socket: Socket;
+  readonly #deps: ConnectionDeps;
+  readonly #decoder: LineDecoder;
+  readonly #replies: ReplyQueue;
+  #log: ConnectionLog;
+  #finishing = false; // no more requests are read; close once the replies are out
+  #backedUp = false;
+  #drainTimer: ReturnType<typeof setTimeout> | null = null;
+  #closeReason = 'peer closed';
+  #resolveClosed!: () => void;
+  /** Settles when the socket has closed, whatever the reason. */
+  readonly closed = new Promise<void>((resolve) => (this.#resolveClosed = resolve));
+
+  constructor(socket: Socket, number: number, deps: ConnectionDeps) {
+    this.number = number;
+    this.#socket = socket;
+    this.#deps = deps;
+    this.#decoder = new LineDecoder(deps.limits.maxLineBytes);
+    this.#replies = new ReplyQueue((lines) => this.#send(lines));
+    this.#log = deps.messageLog.forConnection(number);
+    this.#log.event('open', { remote: `${socket.remoteAddress}:${socket.remotePort}` });
+    socket.setNoDelay(true);
+    socket.setTimeout(deps.limits.idleTimeoutMs);
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('end', () => this.#onEnd());
+    socket.on('timeout', () => this.#onTimeout());
+    socket.on('drain', () => this.#checkBackPressure());
+    socket.on(
+      'error',
+      (err: NodeJS.ErrnoException) => (this.#closeReason = `error ${err.code ?? err.message}`),
+    );
+    socket.on('close', () => this.#onClose());
+  }
+
+  get store(): Store {
+    return this.#deps.store;
+  }
+
+  get random(): Random {
+    return this.#deps.random;
+  }
+
+  claim(id: string): void {
+    this.id = id;
+    this.#log = this.#deps.messageLog.forConnection(this.number, id);
+    this.#deps.claim(id, this)?.finish('TAKEN_OVER', `another connection said HELLO ${id}`);
+  }
+
+  quit(): void {
+    this.#finishing = true;
+    this.#closeReason = 'quit';
+  }
+
+  /** Stops reading requests, answers those already read, sends the BYE, and closes. */
+  finish(code: ByeCode, text: string): void {
+    if (this.#finishing) return;
+    this.quit();
+    this.#closeReason = code;
+    this.#replies.push(formatReply({ kind: 'BYE', code, text }));
+    this.#endWhenAnswered();
+  }
+
+  /** Closes at once, without a reply: the peer is not taking replies. */
+  destroy(reason: string): void {
+    this.#closeReason = reason;
+    this.#socket.destroy();
+  }
+
+  #onData(chunk: Buffer): void {
+    if (this.#finishing) return; // lingering: input after our last reply is discarded
+    this.#socket.cork(); // every reply produced by this chunk leaves in one write
+    for (const line of this.#decoder.push(chunk)) {
+      this.#onLine(line);
+      if (this.#finishing) break;
+    }
+    if (this.#decoder.overflowed) {
+      this.finish('LINE_TOO_LONG', `lines are limited to ${this.#decoder.maxLineBytes} bytes`);
+    }
+    this.#socket.uncork();
+    if (this.#finishing) this.#endWhenAnswered();
+    else this.#checkBackPressure();
+  }
+
+  #onLine(line: string): void {
+    this.#log.line('in', line);
+    const parsed = parseRequest(line);
+    if (parsed.type === 'blank') return;
+    if (parsed.type === 'error') {
+      this.#replies.push(formatReply({ kind: 'ERR', code: parsed.code, text: parsed.text }));
+    } else {
+      this.#replies.push(handle(this, parsed.request));
+    }
+  }
+
+  /** The peer half-closed: its last unterminated line is a request, then we close. */
+  #onEnd(): void {
+    if (!this.#finishing) {
+      for (const line of this.#decoder.end()) this.#onLine(line);
+      this.quit();
+      this.#closeReason = 'peer half-closed';
+    }
+    this.#endWhenAnswered();
+  }
+
+  #onTimeout(): void {
+    if (this.#finishing)
+      this.#socket.destroy(); // the linger period is over
+    else this.finish('IDLE_TIMEOUT', `nothing received for ${this.#deps.limits.idleTimeoutMs} ms`);
+  }
+
+  #send(lines: string[]): void {
+    if (this.#socket.destroyed) return;
+    for (const line of lines) this.#log.line('out', line);
+    this.#socket.write(lines.length === 1 ? `${lines[0]}\n` : `${lines.join('\n')}\n`);
+    if (this.#finishing) this.#endWhenAnswered();
+    else this.#checkBackPressure();
+  }
+
+  #endWhenAnswered(): void {
+    if (this.#replies.waiting > 0 || this.#socket.writableEnded) return;
+    this.#socket.end();
+    this.#socket.resume(); // drain and discard further input until the peer closes or we time out
+    this.#socket.setTimeout(LINGER_MS);
+  }
+
+  /** Stops reading a peer whose replies pile up unread; drops it if that lasts too long. */
+  #checkBackPressure(): void {
+    const queued = this.#socket.writableLength + this.#replies.waiting * WAITING_REPLY_BYTES;
+    const over = queued > this.#deps.limits.outputCapBytes;
+    if (over && !this.#backedUp) {
+      this.#backedUp = true;
+      this.#socket.pause();
+      this.#drainTimer = setTimeout(
+        () => this.destroy('drain timeout'),
+        this.#deps.limits.drainTimeoutMs,
+      );
+    } else if (!over && this.#backedUp) {
+      this.#backedUp = false;
+      if (this.#drainTimer !== null) clearTimeout(this.#drainTimer);
+      this.#drainTimer = null;
+      if (!this.#finishing) this.#socket.resume();
+    }
+  }
+
+  #onClose(): void {
+    if (this.#drainTimer !== null) clearTimeout(this.#drainTimer);
+    this.#log.event('close', { reason: this.#closeReason });
+    this.#deps.closed(this);
+    this.#resolveClosed();
+  }
+}

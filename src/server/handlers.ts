@@ -1,0 +1,66 @@
+import { randomInt, type Random } from '../clock.js';
+import { formatReply, type Reply } from '../protocol/replies.js';
+import { HELP_TEXT, type Request, type Verb } from '../protocol/requests.js';
+import type { Store } from '../store/store.js';
+
+/** What a handler may see and do of its connection. */
+export interface Session {
+  readonly id: string | null;
+  readonly store: Store;
+  readonly random: Random;
+  /** Makes this connection `id`, taking the id over from any other connection. */
+  claim(id: string): void;
+  /** Stops reading; the connection closes after this request's reply. */
+  quit(): void;
+}
+
+type Handler<V extends Verb> = (
+  session: Session,
+  request: Extract<Request, { verb: V }>,
+) => Reply | Promise<Reply>;
+
+const storageError =
+  (what: string) =>
+  (err: unknown): Reply => ({
+    kind: 'ERR',
+    code: 'STORAGE',
+    text: `${what} could not be made durable (${(err as NodeJS.ErrnoException).code ?? 'error'}); not acknowledged`,
+  });
+
+/** One small handler per verb; the connection only queues what they return. */
+export const HANDLERS: { [V in Verb]: Handler<V> } = {
+  HELLO(session, { id }) {
+    if (session.id !== null && session.id !== id) {
+      return { kind: 'ERR', code: 'ALREADY_IDENTIFIED', text: `this connection is ${session.id}` };
+    }
+    if (session.id === null) session.claim(id);
+    // Read now, so the reply reflects exactly the requests that arrived before this one; sent once
+    // every change so far (including a taken-over connection's last values) is durable.
+    const value = session.store.get(id);
+    return session.store
+      .sync()
+      .then((): Reply => ({ kind: 'VALUE', value }), storageError('the value'));
+  },
+  VALUE(session, { value }) {
+    if (session.id === null) {
+      return { kind: 'ERR', code: 'NOT_IDENTIFIED', text: 'say HELLO <id> first' };
+    }
+    return session.store
+      .set(session.id, value)
+      .then((): Reply => ({ kind: 'OK', value }), storageError(`${value}`));
+  },
+  EVEN: (session) => ({ kind: 'EVEN', value: 2 * randomInt(session.random, 50) }),
+  ODD: (session) => ({ kind: 'ODD', value: 2 * randomInt(session.random, 50) + 1 }),
+  PING: () => ({ kind: 'PONG' }),
+  HELP: () => ({ kind: 'HELP', text: HELP_TEXT }),
+  QUIT(session) {
+    session.quit();
+    return { kind: 'BYE', code: null, text: '' };
+  },
+};
+
+/** Runs the request's handler; the reply comes back as its wire line (no LF). */
+export function handle(session: Session, request: Request): string | Promise<string> {
+  const reply = (HANDLERS[request.verb] as Handler<Verb>)(session, request as never);
+  return reply instanceof Promise ? reply.then(formatReply) : formatReply(reply);
+}

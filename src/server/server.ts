@@ -1,0 +1,146 @@
+import { createServer, type Server, type Socket } from 'node:net';
+import { once } from 'node:events';
+import { pino, type Logger } from 'pino';
+import { realClock, type Random } from '../clock.js';
+import { SERVER_DEFAULTS, type ServerLimits } from '../limits.js';
+import { LogFile } from '../log/log-file.js';
+import { MessageLog } from '../log/message-log.js';
+import { formatReply } from '../protocol/replies.js';
+import { Store, type StoreOptions } from '../store/store.js';
+import { Connection, LINGER_MS } from './connection.js';
+
+export type ServerOptions = {
+  host?: string;
+  port?: number;
+  statePath: string;
+  logPath: string;
+  limits?: Partial<ServerLimits>;
+  logFlushMs?: number;
+  /** Operational messages (not the message log). Silent if omitted. */
+  logger?: Logger;
+  random?: Random;
+  repair?: boolean;
+  /** Test seam: the fs the state store writes through (a failing disk). */
+  storeFs?: StoreOptions['fs'];
+};
+
+export interface ParityServer {
+  readonly host: string;
+  readonly port: number;
+  readonly store: Store;
+  readonly connections: number;
+  /** Graceful stop: no new connections, answer what was received, BYE, flush state and log. */
+  close(): Promise<void>;
+}
+
+/** Most bytes the message log holds in memory while its disk refuses writes. */
+const LOG_BUFFER_CAP = 16 * 1024 * 1024;
+
+/**
+ * Opens the state and the log (failing before listening if either is unusable), then listens.
+ */
+export async function startServer(options: ServerOptions): Promise<ParityServer> {
+  const logger = options.logger ?? pino({ level: 'silent' });
+  const limits: ServerLimits = { ...SERVER_DEFAULTS, ...options.limits };
+  const logFile = await LogFile.open(options.logPath, {
+    flushMs: options.logFlushMs ?? SERVER_DEFAULTS.logFlushMs,
+    maxBufferedBytes: LOG_BUFFER_CAP,
+    clock: realClock,
+    onError: (err) => logger.error({ err }, 'message log write failed'),
+  });
+  let store: Store;
+  try {
+    store = await Store.open(options.statePath, {
+      journal: logFile,
+      repair: options.repair ?? false,
+      ...(options.storeFs ? { fs: options.storeFs } : {}),
+    });
+  } catch (err) {
+    await logFile.close().catch(() => {});
+    throw err;
+  }
+  const messageLog = new MessageLog(logFile);
+  const byId = new Map<string, Connection>();
+  const open = new Set<Connection>();
+  let connectionCount = 0;
+  let closing: Promise<void> | null = null;
+
+  const deps = {
+    store,
+    random: options.random ?? Math.random,
+    limits,
+    messageLog,
+    claim(id: string, conn: Connection) {
+      const previous = byId.get(id);
+      byId.set(id, conn);
+      return previous;
+    },
+    closed(conn: Connection) {
+      open.delete(conn);
+      if (conn.id !== null && byId.get(conn.id) === conn) byId.delete(conn.id);
+    },
+  };
+
+  const server: Server = createServer({ allowHalfOpen: true }, (socket: Socket) => {
+    const number = ++connectionCount;
+    if (open.size >= limits.maxClients || closing !== null) {
+      refuse(socket, number, messageLog, closing !== null);
+      return;
+    }
+    open.add(new Connection(socket, number, deps));
+  });
+  server.on('error', (err) => logger.error({ err }, 'server error'));
+  server.listen(options.port ?? SERVER_DEFAULTS.port, options.host ?? SERVER_DEFAULTS.host);
+  await Promise.race([
+    once(server, 'listening'),
+    once(server, 'error').then(([err]) => Promise.reject(err)),
+  ]).catch(async (err: unknown) => {
+    await logFile.close().catch(() => {});
+    throw err;
+  });
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('not listening on TCP');
+
+  async function shutdown(): Promise<void> {
+    server.close();
+    const all = [...open];
+    for (const conn of all) conn.finish('SHUTTING_DOWN', 'the server is stopping');
+    const timer = setTimeout(() => {
+      for (const conn of open) conn.destroy('shutdown timeout');
+    }, limits.shutdownTimeoutMs);
+    await Promise.all(all.map((conn) => conn.closed));
+    clearTimeout(timer);
+    await store.sync().catch((err: unknown) => logger.error({ err }, 'final state write failed'));
+    await logFile.close().catch((err: unknown) => logger.error({ err }, 'final log write failed'));
+  }
+
+  return {
+    host: address.address,
+    port: address.port,
+    store,
+    get connections() {
+      return open.size;
+    },
+    close() {
+      closing ??= shutdown();
+      return closing;
+    },
+  };
+}
+
+/** Over the client limit (or stopping): one BYE and close, without a Connection. */
+function refuse(socket: Socket, number: number, messageLog: MessageLog, stopping: boolean): void {
+  const code = stopping ? 'SHUTTING_DOWN' : 'SERVER_BUSY';
+  const line = formatReply({
+    kind: 'BYE',
+    code,
+    text: stopping ? 'the server is stopping' : 'too many clients',
+  });
+  const log = messageLog.forConnection(number);
+  log.event('refused', { remote: `${socket.remoteAddress}:${socket.remotePort}`, reason: code });
+  log.line('out', line);
+  socket.on('error', () => {});
+  socket.setTimeout(LINGER_MS, () => socket.destroy());
+  socket.end(`${line}\n`);
+  socket.resume();
+}
