@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { pino, type Logger } from 'pino';
 import { realClock, type Random } from '../clock.js';
 import { SERVER_DEFAULTS, type ServerLimits } from '../limits.js';
-import { LogFile } from '../log/log-file.js';
+import { LogFile, type LogFileOptions } from '../log/log-file.js';
 import { MessageLog } from '../log/message-log.js';
 import { formatReply } from '../protocol/replies.js';
 import { Store, type StoreOptions } from '../store/store.js';
@@ -20,8 +20,9 @@ export type ServerOptions = {
   logger?: Logger;
   random?: Random;
   repair?: boolean;
-  /** Test seam: the fs the state store writes through (a failing disk). */
+  /** Test seams: the fs the state store and the message log write through (a failing disk). */
   storeFs?: StoreOptions['fs'];
+  logFs?: LogFileOptions['fs'];
 };
 
 export interface ParityServer {
@@ -47,6 +48,7 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
     maxBufferedBytes: LOG_BUFFER_CAP,
     clock: realClock,
     onError: (err) => logger.error({ err }, 'message log write failed'),
+    ...(options.logFs ? { fs: options.logFs } : {}),
   });
   let store: Store;
   try {

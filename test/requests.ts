@@ -1,0 +1,114 @@
+import t from 'tap';
+import fc from 'fast-check';
+import { parseRequest, HELP_TEXT } from '../src/protocol/requests.js';
+import { parseValue, isValidId, echo, tokenize } from '../src/protocol/syntax.js';
+
+const req = (line: string) => {
+  const p = parseRequest(line);
+  return p.type === 'request' ? p.request : p.type === 'error' ? p.code : 'blank';
+};
+
+t.test('every verb, any case, spaces and tabs between tokens', async (t) => {
+  t.same(req('HELLO alice'), { verb: 'HELLO', id: 'alice' });
+  t.same(req('hello\t \tAlice '), { verb: 'HELLO', id: 'Alice' }, 'ids keep their case');
+  t.same(req('  Value 42'), { verb: 'VALUE', value: 42 });
+  for (const verb of ['EVEN', 'ODD', 'PING', 'HELP', 'QUIT']) {
+    t.same(req(verb.toLowerCase()), { verb });
+  }
+});
+
+t.test('blank and whitespace-only lines', async (t) => {
+  for (const line of ['', ' ', '\t', ' \t  ']) t.equal(req(line), 'blank');
+  t.equal(req('\r'), 'UNKNOWN_COMMAND', 'CR is data, not whitespace');
+  t.equal(req('\u00a0'), 'UNKNOWN_COMMAND', 'NBSP is data, not whitespace');
+});
+
+t.test('unknown verbs', async (t) => {
+  for (const line of [
+    'FROB',
+    'ERR',
+    'OK 5',
+    'HELLOalice',
+    'quıt',
+    'ＰＩＮＧ',
+    '__proto__',
+    'constructor',
+  ]) {
+    t.equal(req(line), 'UNKNOWN_COMMAND', line);
+  }
+});
+
+t.test('bad arguments', async (t) => {
+  const bad = [
+    'EVEN 5',
+    'ODD x',
+    'PING now',
+    'HELP me',
+    'QUIT now',
+    'HELLO',
+    'HELLO a/b',
+    'HELLO a b',
+    'HELLO ' + 'x'.repeat(65),
+    'HELLO ../etc',
+    'HELLO é',
+    'VALUE',
+    'VALUE 7x',
+    'VALUE 1 2',
+    'VALUE 07',
+    'VALUE 00',
+    'VALUE 100',
+    'VALUE -1',
+    'VALUE +5',
+    'VALUE 5.0',
+    'VALUE 1e1',
+    'VALUE 0x1',
+    'VALUE 1_0',
+    'VALUE ٥',
+    'VALUE ５',
+    'VALUE  ',
+  ];
+  for (const line of bad) t.equal(req(line), 'BAD_ARGS', line);
+  t.same(req('HELLO ' + 'x'.repeat(64)), { verb: 'HELLO', id: 'x'.repeat(64) });
+  t.same(req('HELLO __proto__'), { verb: 'HELLO', id: '__proto__' });
+  t.same(req('HELLO a.b-c_D9'), { verb: 'HELLO', id: 'a.b-c_D9' });
+});
+
+t.test('error texts are short, printable and say what to do', async (t) => {
+  const p = parseRequest('\x1b[31m' + 'Z'.repeat(200));
+  t.equal(p.type, 'error');
+  if (p.type === 'error') {
+    t.match(p.text, /^"\?\[31mZ+\.\.\."; try HELP$/);
+    t.ok(p.text.length < 60);
+  }
+  const v = parseRequest('VALUE 07');
+  t.match(v.type === 'error' && v.text, /usage: VALUE <n>/);
+  t.match(HELP_TEXT, /HELLO <id>, VALUE <n>, EVEN, ODD, PING, HELP, QUIT/);
+});
+
+t.test('parseValue accepts exactly the canonical 0-99', async (t) => {
+  const accepted: number[] = [];
+  for (let i = 0; i < 1000; i++) {
+    for (const text of [String(i), '0' + i, '+' + i, i + '.0']) {
+      const v = parseValue(text);
+      if (v !== null) accepted.push(v);
+    }
+  }
+  t.same(
+    accepted,
+    Array.from({ length: 100 }, (_, i) => i),
+  );
+  fc.assert(
+    fc.property(fc.string(), (s) => {
+      const v = parseValue(s);
+      return v === null || (String(v) === s && v >= 0 && v <= 99);
+    }),
+  );
+});
+
+t.test('helpers', async (t) => {
+  t.ok(isValidId('A-z_0.9'));
+  t.notOk(isValidId(''));
+  t.equal(echo('ab\x00\u00e9'), '"ab??"');
+  t.same(tokenize(' a \t b  '), ['a', 'b']);
+  t.same(tokenize(' \t '), []);
+});

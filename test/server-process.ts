@@ -1,0 +1,139 @@
+import t from 'tap';
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { LineClient, readLog, SERVER_BIN, spawnServer, tempDir } from './fixtures/server.js';
+
+const state = (path: string) => JSON.parse(readFileSync(path, 'utf8')) as Record<string, number>;
+
+t.test('the ready line names the loopback address; SIGTERM stops with exit 0', async (t) => {
+  const s = await spawnServer(t);
+  const ready = JSON.parse(s.output[0]!) as { msg: string; host: string };
+  t.equal(ready.host, '127.0.0.1', 'loopback by default');
+  t.equal(ready.msg, `listening on 127.0.0.1:${s.port}`);
+  t.equal(await s.stop('SIGTERM'), 0);
+});
+
+t.test('SIGTERM, restart on the same files: the value is kept', async (t) => {
+  const dir = tempDir(t);
+  const first = await spawnServer(t, { dir });
+  const c = await LineClient.connect(t, first.port);
+  t.same(await c.request('HELLO alice', 'VALUE 42'), ['VALUE 0', 'OK 42']);
+  const stopped = first.stop('SIGINT');
+  t.match(await c.readToEnd(), [/^BYE SHUTTING_DOWN /]);
+  t.equal(await stopped, 0);
+  const second = await spawnServer(t, { dir });
+  const d = await LineClient.connect(t, second.port);
+  t.same(await d.request('HELLO alice'), ['VALUE 42']);
+});
+
+t.test(
+  'kill -9 under load: every acknowledged value survives, and its request is logged',
+  async (t) => {
+    const dir = tempDir(t);
+    const first = await spawnServer(t, { dir });
+    const acked = new Map<string, number[]>();
+    const clients = await Promise.all(
+      Array.from({ length: 8 }, async (_, i) => {
+        const c = await LineClient.connect(t, first.port);
+        await c.request(`HELLO k${i}`);
+        return { c, id: `k${i}` };
+      }),
+    );
+    // Each client pipelines values; we record every OK until the server dies.
+    let n = 0;
+    const loops = clients.map(async ({ c, id }) => {
+      const mine: number[] = [];
+      acked.set(id, mine);
+      for (;;) {
+        const v = (n++ * 7) % 100;
+        c.send(`VALUE ${v}\n`);
+        const reply = await c.read(1).catch(() => null);
+        if (reply === null) return;
+        t.equal(reply[0], `OK ${v}`);
+        mine.push(v);
+      }
+    });
+    while ([...acked.values()].reduce((a, m) => a + m.length, 0) < 300)
+      await new Promise((r) => setTimeout(r, 5));
+    t.equal(await first.stop('SIGKILL'), 'SIGKILL');
+    await Promise.all(loops);
+    const values = state(first.statePath);
+    for (const [id, mine] of acked) {
+      // Later values may have reached disk without their OK reaching us; never an earlier one.
+      t.equal(values[id], mine.at(-1) ?? 0, `${id} holds its last acknowledged value`);
+    }
+    const logged = (await readLog(first.logPath))
+      .filter((r) => r.dir === 'in')
+      .map((r) => `${r.id}:${r.line}`);
+    const inLog = new Set(logged);
+    for (const [id, mine] of acked) {
+      for (const v of mine)
+        if (!inLog.has(`${id}:VALUE ${v}`)) t.fail(`${id} VALUE ${v} acknowledged but not logged`);
+    }
+    const second = await spawnServer(t, { dir });
+    const c = await LineClient.connect(t, second.port);
+    t.same(await c.request('HELLO k0'), [`VALUE ${values.k0}`], 'the restarted server serves it');
+  },
+);
+
+t.test('a session through real nc', async (t) => {
+  const s = await spawnServer(t);
+  const nc = spawn('nc', ['-N', '127.0.0.1', String(s.port)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  t.teardown(() => nc.kill('SIGKILL'));
+  let out = '';
+  nc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  nc.stdin.end('hello alice\nVALUE 5\nvalue 07\nEVEN\nPING\nQUIT\n');
+  const code = await new Promise((r) => nc.on('exit', r));
+  t.equal(code, 0);
+  const lines = out.split('\n');
+  t.same(lines.slice(0, 3), [
+    'VALUE 0',
+    'OK 5',
+    'ERR BAD_ARGS usage: VALUE <n>, n is 0-99 without leading zeros',
+  ]);
+  t.match(lines[3], /^EVEN \d*[02468]$/);
+  t.same(lines.slice(4), ['PONG', 'BYE', '']);
+  t.equal(state(s.statePath).alice, 5);
+});
+
+t.test(
+  'bad flags and unusable paths: a one-line reason and a non-zero exit, before listening',
+  async (t) => {
+    const dir = tempDir(t);
+    const run = (...args: string[]) =>
+      spawnSync(process.execPath, [SERVER_BIN, '--port', '0', ...args], {
+        encoding: 'utf8',
+        timeout: 10_000,
+      });
+    const badPort = run('--port', '70000');
+    t.equal(badPort.status, 2);
+    t.match(badPort.stderr, /--port must be an integer 0-65535/);
+    t.equal(run('--bogus').status, 2, 'unknown flag');
+    t.equal(run('--max-clients', '0').status, 2);
+    const corrupt = join(dir, 'bad.json');
+    writeFileSync(corrupt, '{"alice": 4');
+    const bad = run('--state', corrupt, '--log', join(dir, 'm.log'));
+    t.equal(bad.status, 1);
+    t.match(bad.stderr, /^parity-server: state file .*bad\.json: not valid JSON.*--repair/);
+    t.equal(bad.stderr.trim().split('\n').length, 1, 'one line');
+    t.equal(readFileSync(corrupt, 'utf8'), '{"alice": 4', 'left untouched');
+    writeFileSync(join(dir, 'file'), '');
+    const unusable = run('--state', join(dir, 'file', 'state.json'), '--log', join(dir, 'm2.log'));
+    t.equal(unusable.status, 1);
+    t.match(unusable.stderr, /^parity-server: cannot start: .*(ENOTDIR|EEXIST)/);
+  },
+);
+
+t.test('PARITY_* environment variables set the options', async (t) => {
+  const dir = tempDir(t);
+  const r = spawnSync(process.execPath, [SERVER_BIN], {
+    encoding: 'utf8',
+    timeout: 10_000,
+    env: { ...process.env, PARITY_PORT: '99999', PARITY_STATE: join(dir, 's.json') },
+  });
+  t.equal(r.status, 2);
+  t.match(r.stderr, /got 99999/);
+});

@@ -1,0 +1,182 @@
+import t from 'tap';
+import { promises as fsp, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Store } from '../src/store/store.js';
+import { parseState, serializeState, StateFileError } from '../src/store/state-file.js';
+import { removeStaleTemps, writeFileAtomic } from '../src/store/atomic-write.js';
+import { tempDir } from './fixtures/server.js';
+
+const read = (path: string) => JSON.parse(readFileSync(path, 'utf8')) as Record<string, number>;
+
+t.test('a missing file means empty; the first open writes it', async (t) => {
+  const path = join(tempDir(t), 'sub', 'state.json');
+  const store = await Store.open(path);
+  t.equal(store.get('alice'), 0);
+  t.same(read(path), {});
+});
+
+t.test('set resolves only after the value is on disk', async (t) => {
+  const path = join(tempDir(t), 'state.json');
+  const store = await Store.open(path);
+  const done = store.set('alice', 42);
+  t.same(read(path), {}, 'not written yet when set() returns');
+  t.equal(store.get('alice'), 42, 'but visible in memory');
+  await done;
+  t.same(read(path), { alice: 42 });
+  const again = await Store.open(path);
+  t.equal(again.get('alice'), 42, 'survives a reopen');
+});
+
+t.test('writes are coalesced: one in flight, the rest share the next', async (t) => {
+  const path = join(tempDir(t), 'state.json');
+  const store = await Store.open(path);
+  const before = store.commits;
+  const first = Array.from({ length: 100 }, (_, i) => store.set(`id${i}`, i % 100));
+  await Promise.resolve();
+  const second = Array.from({ length: 100 }, (_, i) => store.set(`id${i}`, (i + 1) % 100));
+  await Promise.all([...first, ...second]);
+  t.ok(store.commits - before <= 2, `200 sets took ${store.commits - before} writes`);
+  t.equal(read(path).id5, 6);
+});
+
+t.test('a set made while a write is in flight waits for the next write', async (t) => {
+  const path = join(tempDir(t), 'state.json');
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  let renames = 0;
+  const fs = {
+    ...fsp,
+    rename: async (a: Parameters<typeof fsp.rename>[0], b: Parameters<typeof fsp.rename>[1]) => {
+      if (++renames === 2) await gate; // hold the first write after open
+      return fsp.rename(a, b);
+    },
+  };
+  const store = await Store.open(path, { fs });
+  const a = store.set('alice', 1);
+  await new Promise((r) => setImmediate(r)); // the write of alice=1 is now in flight
+  const b = store.set('alice', 2);
+  let bDone = false;
+  void b.then(() => (bDone = true));
+  release();
+  await a;
+  t.equal(bDone, false, 'alice=2 was not in the write that acknowledged alice=1');
+  await b;
+  t.same(read(path), { alice: 2 });
+});
+
+t.test('sync() waits for a write already in flight even with no new changes', async (t) => {
+  const path = join(tempDir(t), 'state.json');
+  const store = await Store.open(path);
+  void store.set('bob', 7);
+  await new Promise((r) => setImmediate(r));
+  await store.sync();
+  t.same(read(path), { bob: 7 });
+});
+
+t.test(
+  'a failed write rejects its callers, keeps the change, and a later write succeeds',
+  async (t) => {
+    const path = join(tempDir(t), 'state.json');
+    let failing = false;
+    const fs = {
+      ...fsp,
+      open: (async (p: string, flags: string, mode?: number) => {
+        if (failing) throw Object.assign(new Error('no space'), { code: 'ENOSPC' });
+        return fsp.open(p, flags, mode);
+      }) as typeof fsp.open,
+    };
+    const store = await Store.open(path, { fs });
+    failing = true;
+    await t.rejects(store.set('alice', 5), { code: 'ENOSPC' });
+    t.same(read(path), {}, 'the file is unchanged');
+    t.same(readdirSync(join(path, '..')), ['state.json'], 'no temp file left');
+    failing = false;
+    await store.sync();
+    t.same(read(path), { alice: 5 }, 'the next write carries the change');
+  },
+);
+
+t.test('ids are plain data: __proto__, constructor, toString', async (t) => {
+  const path = join(tempDir(t), 'state.json');
+  const store = await Store.open(path);
+  await Promise.all([
+    store.set('__proto__', 1),
+    store.set('constructor', 2),
+    store.set('toString', 3),
+  ]);
+  t.equal(store.get('hasOwnProperty'), 0);
+  const again = await Store.open(path);
+  t.same([again.get('__proto__'), again.get('constructor'), again.get('toString')], [1, 2, 3]);
+  t.equal(again.size, 3);
+});
+
+t.test('a corrupt file is refused and left untouched; --repair sets it aside', async (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, 'state.json');
+  for (const text of [
+    '{"alice": 4',
+    '[1,2]',
+    '{"alice": 100}',
+    '{"a/b": 1}',
+    '{"a": 1.5}',
+    'null',
+    '"x"',
+  ]) {
+    writeFileSync(path, text);
+    await t.rejects(Store.open(path), StateFileError, text);
+    t.equal(readFileSync(path, 'utf8'), text, 'untouched');
+  }
+  const store = await Store.open(path, { repair: true });
+  t.equal(store.size, 0);
+  t.same(read(path), {});
+  t.ok(
+    readdirSync(dir).some((n) => n.startsWith('state.json.corrupt-')),
+    'the bad file is kept aside',
+  );
+});
+
+t.test('stale temp files from a crash are removed at open and never read', async (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, 'state.json');
+  writeFileSync(path, '{"alice": 3}');
+  writeFileSync(join(dir, 'state.json.tmp-999-1'), '{"alice": 9');
+  writeFileSync(join(dir, 'other.txt'), 'keep');
+  const store = await Store.open(path);
+  t.equal(store.get('alice'), 3);
+  t.same(readdirSync(dir).sort(), ['other.txt', 'state.json']);
+  t.same(await removeStaleTemps(path), []);
+});
+
+t.test('atomic write: every reader sees the old or the new file, never a mix', async (t) => {
+  const path = join(tempDir(t), 'state.json');
+  const big = (n: number) =>
+    serializeState(new Map(Array.from({ length: 5000 }, (_, i) => [`id${i}`, n])));
+  await writeFileAtomic(path, big(0));
+  let reads = 0;
+  let writing = true;
+  const reader = (async () => {
+    while (writing) {
+      const values = new Set(parseState(readFileSync(path, 'utf8')).values());
+      t.ok(values.size === 1, 'one generation per read');
+      reads++;
+      await new Promise((r) => setImmediate(r));
+    }
+  })();
+  for (let n = 1; n < 30; n++) await writeFileAtomic(path, big(n));
+  writing = false;
+  await reader;
+  t.ok(reads > 0);
+});
+
+t.test('serializeState is readable JSON, one id per line', async (t) => {
+  t.equal(serializeState(new Map()), '{}\n');
+  t.equal(
+    serializeState(
+      new Map([
+        ['a', 1],
+        ['b', 2],
+      ]),
+    ),
+    '{\n  "a": 1,\n  "b": 2\n}\n',
+  );
+});
