@@ -167,16 +167,3 @@ t.test('atomic write: every reader sees the old or the new file, never a mix', a
   await reader;
   t.ok(reads > 0);
 });
-
-t.test('serializeState is readable JSON, one id per line', async (t) => {
-  t.equal(serializeState(new Map()), '{}\n');
-  t.equal(
-    serializeState(
-      new Map([
-        ['a', 1],
-        ['b', 2],
-      ]),
-    ),
-    '{\n  "a": 1,\n  "b": 2\n}\n',
-  );
-});

@@ -19,7 +19,7 @@ function tempPrefix(path: string): string {
  */
 export async function writeFileAtomic(
   path: string,
-  data: string,
+  data: string | Buffer,
   fs: WriteFs = fsp,
 ): Promise<void> {
   const temp = join(dirname(path), `${tempPrefix(path)}${process.pid}-${++sequence}`);
@@ -37,6 +37,22 @@ export async function writeFileAtomic(
     await fsyncDir(dirname(path), fs);
   } finally {
     if (!renamed) await fs.unlink(temp).catch(() => {});
+  }
+}
+
+/** Proves the folder takes writes (a temp file written, fsynced, removed) without touching `path`. */
+export async function probeWritable(path: string, fs: WriteFs = fsp): Promise<void> {
+  const temp = join(dirname(path), `${tempPrefix(path)}${process.pid}-probe`);
+  try {
+    const file = await fs.open(temp, 'w', 0o644);
+    try {
+      await file.writeFile('{}\n');
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+  } finally {
+    await fs.unlink(temp).catch(() => {});
   }
 }
 

@@ -1,7 +1,8 @@
 import { promises as fsp } from 'node:fs';
 import { dirname } from 'node:path';
-import { removeStaleTemps, writeFileAtomic, type WriteFs } from './atomic-write.js';
-import { parseState, serializeState, StateFileError } from './state-file.js';
+import { probeWritable, removeStaleTemps, writeFileAtomic, type WriteFs } from './atomic-write.js';
+import { parseState, StateFileError } from './state-file.js';
+import { StateTable } from './state-table.js';
 
 /** Something that must reach disk together with each state write (the message log). */
 export interface Journal {
@@ -34,7 +35,7 @@ function deferred(): Deferred {
  */
 export class Store {
   readonly path: string;
-  #values: Map<string, number>;
+  #values: StateTable;
   #fs: NonNullable<StoreOptions['fs']>;
   #journal: Journal | undefined;
   #dirty = false; // changes not yet in any started write
@@ -42,7 +43,7 @@ export class Store {
   #next: Deferred | null = null;
   #commits = 0;
 
-  private constructor(path: string, values: Map<string, number>, options: StoreOptions) {
+  private constructor(path: string, values: StateTable, options: StoreOptions) {
     this.path = path;
     this.#values = values;
     this.#fs = options.fs ?? fsp;
@@ -53,11 +54,15 @@ export class Store {
   static async open(path: string, options: StoreOptions = {}): Promise<Store> {
     const fs = options.fs ?? fsp;
     await fs.mkdir(dirname(path), { recursive: true });
-    const values = await load(path, fs, options.repair ?? false);
+    const { values, existed } = await load(path, fs, options.repair ?? false);
     await removeStaleTemps(path, fs);
     const store = new Store(path, values, options);
-    store.#dirty = true;
-    await store.sync();
+    if (existed) {
+      await probeWritable(path, fs); // cheap, unlike rewriting a large file just to test the folder
+    } else {
+      store.#dirty = true; // create the file now, so it exists for `cat` and `jq`
+      await store.sync();
+    }
     return store;
   }
 
@@ -76,10 +81,7 @@ export class Store {
 
   /** Sets the value in memory now; resolves once it is durable. */
   set(id: string, value: number): Promise<void> {
-    if (this.#values.get(id) !== value) {
-      this.#values.set(id, value);
-      this.#dirty = true;
-    }
+    if (this.#values.set(id, value)) this.#dirty = true;
     return this.sync();
   }
 
@@ -104,7 +106,7 @@ export class Store {
       // The journal is flushed in the same step: the request lines of every value in this write
       // are already in its buffer, so once both finish, each acknowledged request is logged too.
       await Promise.all([
-        writeFileAtomic(this.path, serializeState(this.#values), this.#fs),
+        writeFileAtomic(this.path, this.#values.serialize(), this.#fs),
         this.#journal?.flush(),
       ]);
       this.#commits++;
@@ -119,16 +121,21 @@ export class Store {
   }
 }
 
-async function load(path: string, fs: NonNullable<StoreOptions['fs']>, repair: boolean) {
+async function load(
+  path: string,
+  fs: NonNullable<StoreOptions['fs']>,
+  repair: boolean,
+): Promise<{ values: StateTable; existed: boolean }> {
   let text: string;
   try {
     text = await fs.readFile(path, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new Map<string, number>();
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+      return { values: new StateTable(), existed: false };
     throw new StateFileError(`cannot read ${path}: ${(err as Error).message}`);
   }
   try {
-    return parseState(text);
+    return { values: parseState(text), existed: true };
   } catch (err) {
     if (!(err instanceof StateFileError)) throw err;
     if (!repair) {
@@ -137,6 +144,6 @@ async function load(path: string, fs: NonNullable<StoreOptions['fs']>, repair: b
       );
     }
     await fs.rename(path, `${path}.corrupt-${Date.now()}`);
-    return new Map<string, number>();
+    return { values: new StateTable(), existed: false };
   }
 }
