@@ -39,6 +39,7 @@ export class Connection implements Session {
   #finishing = false; // no more requests are read; close once the replies are out
   #backedUp = false;
   #drainTimer: ReturnType<typeof setTimeout> | null = null;
+  #lingerTimer: ReturnType<typeof setTimeout> | null = null;
   #closeReason = 'peer closed';
   #resolveClosed!: () => void;
   /** Settles when the socket has closed, whatever the reason. */
@@ -136,8 +137,8 @@ export class Connection implements Session {
   }
 
   #onTimeout(): void {
-    if (this.#finishing)
-      this.#socket.destroy(); // the linger period is over
+    // Already closing but silent this long (replies stuck behind a hung disk): give up on it.
+    if (this.#finishing) this.destroy('idle while closing');
     else this.finish('IDLE_TIMEOUT', `nothing received for ${this.#deps.limits.idleTimeoutMs} ms`);
   }
 
@@ -153,7 +154,8 @@ export class Connection implements Session {
     if (this.#replies.waiting > 0 || this.#socket.writableEnded) return;
     this.#socket.end();
     this.#socket.resume(); // drain and discard further input until the peer closes or we time out
-    this.#socket.setTimeout(LINGER_MS);
+    // A hard deadline, not an idle timeout: a peer that keeps sending must not keep us open.
+    this.#lingerTimer = setTimeout(() => this.#socket.destroy(), LINGER_MS);
   }
 
   /** Stops reading a peer whose replies pile up unread; drops it if that lasts too long. */
@@ -177,6 +179,7 @@ export class Connection implements Session {
 
   #onClose(): void {
     if (this.#drainTimer !== null) clearTimeout(this.#drainTimer);
+    if (this.#lingerTimer !== null) clearTimeout(this.#lingerTimer);
     this.#log.event('close', { reason: this.#closeReason });
     this.#deps.closed(this);
     this.#resolveClosed();
