@@ -220,7 +220,7 @@ t.test('the message log: one record per line each way, with conn, id, dir, line'
   t.match(open, { remote: /^127\.0\.0\.1:\d+$/ });
   t.match(
     records.find((r) => r.event === 'close'),
-    { reason: 'quit', id: 'logme' },
+    { reason: 'quit', id: 'logme', remote: open?.remote },
   );
 });
 

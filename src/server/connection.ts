@@ -41,6 +41,7 @@ export class Connection implements Session {
   #drainTimer: ReturnType<typeof setTimeout> | null = null;
   #lingerTimer: ReturnType<typeof setTimeout> | null = null;
   #closeReason = 'peer closed';
+  readonly #remote: string;
   #resolveClosed!: () => void;
   /** Settles when the socket has closed, whatever the reason. */
   readonly closed = new Promise<void>((resolve) => (this.#resolveClosed = resolve));
@@ -52,7 +53,8 @@ export class Connection implements Session {
     this.#decoder = new LineDecoder(deps.limits.maxLineBytes);
     this.#replies = new ReplyQueue((lines) => this.#send(lines));
     this.#log = deps.messageLog.forConnection(number);
-    this.#log.event('open', { remote: `${socket.remoteAddress}:${socket.remotePort}` });
+    this.#remote = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.#log.event('open', { remote: this.#remote });
     socket.setNoDelay(true);
     socket.setTimeout(deps.limits.idleTimeoutMs);
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
@@ -180,7 +182,7 @@ export class Connection implements Session {
   #onClose(): void {
     if (this.#drainTimer !== null) clearTimeout(this.#drainTimer);
     if (this.#lingerTimer !== null) clearTimeout(this.#lingerTimer);
-    this.#log.event('close', { reason: this.#closeReason });
+    this.#log.event('close', { remote: this.#remote, reason: this.#closeReason });
     this.#deps.closed(this);
     this.#resolveClosed();
   }
