@@ -142,8 +142,13 @@ t.test('PARITY_* environment variables set the options', async (t) => {
   const r = spawnSync(process.execPath, [SERVER_BIN], {
     encoding: 'utf8',
     timeout: 10_000,
-    env: { ...process.env, PARITY_PORT: '99999', PARITY_STATE: join(dir, 's.json') },
+    env: {
+      ...process.env,
+      PARITY_PORT: '99999',
+      PARITY_ID: 'alice',
+      PARITY_STATE: join(dir, 's.json'),
+    },
   });
   t.equal(r.status, 2);
-  t.match(r.stderr, /got 99999/);
+  t.match(r.stderr, /got 99999/, 'PARITY_PORT is read; PARITY_ID, a client option, is ignored');
 });

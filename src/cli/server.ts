@@ -4,9 +4,38 @@ import pretty from 'pino-pretty';
 import { SERVER_DEFAULTS } from '../limits.js';
 import { StateFileError } from '../store/state-file.js';
 import { startServer } from '../server/server.js';
+import { unknownArgument } from './args.js';
 
 const int = (describe: string, value: number) =>
   ({ type: 'number', default: value, describe }) as const;
+
+const OPTIONS = {
+  host: { type: 'string', default: SERVER_DEFAULTS.host, describe: 'address to listen on' },
+  port: int('TCP port (0 picks a free one)', SERVER_DEFAULTS.port),
+  state: { type: 'string', default: SERVER_DEFAULTS.state, describe: 'JSON state file' },
+  log: { type: 'string', default: SERVER_DEFAULTS.log, describe: 'JSON-lines message log' },
+  repair: {
+    type: 'boolean',
+    default: false,
+    describe: 'set an invalid state file aside and start empty',
+  },
+  'max-line-bytes': int('longest request line, without LF/CRLF', SERVER_DEFAULTS.maxLineBytes),
+  'idle-timeout-ms': int('close connections silent this long', SERVER_DEFAULTS.idleTimeoutMs),
+  'max-clients': int('refuse connections beyond this many', SERVER_DEFAULTS.maxClients),
+  'output-cap-bytes': int(
+    'stop reading a peer with this much unsent output',
+    SERVER_DEFAULTS.outputCapBytes,
+  ),
+  'drain-timeout-ms': int(
+    'drop a peer over the output cap this long',
+    SERVER_DEFAULTS.drainTimeoutMs,
+  ),
+  'log-flush-ms': int('write the message log at least this often', SERVER_DEFAULTS.logFlushMs),
+  'shutdown-timeout-ms': int(
+    'on SIGTERM, wait this long for peers',
+    SERVER_DEFAULTS.shutdownTimeoutMs,
+  ),
+} as const;
 
 function parser(argv: string[]) {
   return yargs(argv)
@@ -15,33 +44,7 @@ function parser(argv: string[]) {
       '$0 [options]\n\nThe Parity counter server. Every option can also be set as PARITY_<NAME>.',
     )
     .env('PARITY')
-    .options({
-      host: { type: 'string', default: SERVER_DEFAULTS.host, describe: 'address to listen on' },
-      port: int('TCP port (0 picks a free one)', SERVER_DEFAULTS.port),
-      state: { type: 'string', default: SERVER_DEFAULTS.state, describe: 'JSON state file' },
-      log: { type: 'string', default: SERVER_DEFAULTS.log, describe: 'JSON-lines message log' },
-      repair: {
-        type: 'boolean',
-        default: false,
-        describe: 'set an invalid state file aside and start empty',
-      },
-      'max-line-bytes': int('longest request line, without LF/CRLF', SERVER_DEFAULTS.maxLineBytes),
-      'idle-timeout-ms': int('close connections silent this long', SERVER_DEFAULTS.idleTimeoutMs),
-      'max-clients': int('refuse connections beyond this many', SERVER_DEFAULTS.maxClients),
-      'output-cap-bytes': int(
-        'stop reading a peer with this much unsent output',
-        SERVER_DEFAULTS.outputCapBytes,
-      ),
-      'drain-timeout-ms': int(
-        'drop a peer over the output cap this long',
-        SERVER_DEFAULTS.drainTimeoutMs,
-      ),
-      'log-flush-ms': int('write the message log at least this often', SERVER_DEFAULTS.logFlushMs),
-      'shutdown-timeout-ms': int(
-        'on SIGTERM, wait this long for peers',
-        SERVER_DEFAULTS.shutdownTimeoutMs,
-      ),
-    })
+    .options(OPTIONS)
     .check((args) => {
       if (!Number.isInteger(args.port) || args.port < 0 || args.port > 65535) {
         throw new Error(`--port must be an integer 0-65535, got ${args.port}`);
@@ -61,7 +64,6 @@ function parser(argv: string[]) {
       }
       return true;
     })
-    .strict()
     .help()
     .version(false)
     .exitProcess(false)
@@ -80,6 +82,8 @@ export async function main(argv: string[]): Promise<number> {
   let args;
   try {
     args = await parser(argv).parseAsync();
+    const unknown = unknownArgument(argv, Object.keys(OPTIONS), args._);
+    if (unknown !== null) throw new Error(`Unknown argument: ${unknown}`);
   } catch (err) {
     process.stderr.write(
       `parity-server: ${(err as Error).message}\nRun with --help for the options.\n`,
