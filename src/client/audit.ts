@@ -1,0 +1,130 @@
+import { parseReply } from '../protocol/replies.js';
+import { parseRequest } from '../protocol/requests.js';
+
+/** One record of the server's message log (pino JSON): see protocol.md and src/log. */
+export type LogRecord = Record<string, unknown>;
+
+export type AuditOptions = {
+  /** The EVEN/ODD window, with slack for timer lateness and a busy event loop at either end. */
+  minMs: number;
+  maxMs: number;
+  earlyMs: number;
+  lateMs: number;
+  /**
+   * How long a reply may take to reach the client. A VALUE read later than this after an EVEN/ODD
+   * reply was written must use that reply's increment (or a newer one); before, the old one is fine.
+   */
+  graceMs: number;
+};
+
+/** What one client connection did, as the server saw it, and every rule it broke. */
+export type ConnectionAudit = {
+  conn: number;
+  id: string | null;
+  /** The value of the HELLO reply, then of each VALUE sent. */
+  last: number | null;
+  values: number;
+  switches: number;
+  /** Milliseconds between consecutive VALUE requests. */
+  tickGaps: number[];
+  problems: string[];
+};
+
+type Open = {
+  audit: ConnectionAudit;
+  counter: number | null;
+  /** Increments the client may be using: 1, then each EVEN/ODD reply sent (and when), in order. */
+  increments: Array<{ value: number; at: number }>;
+  used: number;
+  lastSwitchAt: number;
+  lastValueAt: number | null;
+};
+
+/**
+ * Replays a server message log and checks the client rules on every connection: each VALUE is
+ * counter + increment mod 100, the counter starting at the HELLO reply with increment 1 and the
+ * increment being the number of an EVEN/ODD reply; and each EVEN/ODD comes within the window after
+ * the previous one (or the HELLO reply). The log is in causal order (requests are logged when read,
+ * replies when written), so a reply logged just before a VALUE may not have reached the client yet;
+ * the replay accepts the old increment for graceMs, and never one older than one already used.
+ */
+export function auditLog(records: LogRecord[], window: AuditOptions): ConnectionAudit[] {
+  const done: ConnectionAudit[] = [];
+  const open = new Map<number, Open>();
+  for (const r of records) {
+    const conn = r['conn'];
+    if (typeof conn !== 'number') continue;
+    let a = open.get(conn);
+    // Connection numbers restart with the server, so an `open` record always starts afresh.
+    if (a === undefined || r['event'] === 'open') {
+      a = fresh(conn);
+      open.set(conn, a);
+      done.push(a.audit);
+    }
+    const time = Number(r['time']);
+    const line = typeof r['line'] === 'string' ? r['line'] : '';
+    if (r['dir'] === 'in') request(a, line, time, window);
+    else if (r['dir'] === 'out') reply(a, line, time);
+  }
+  return done.filter((a) => a.id !== null);
+}
+
+function fresh(conn: number): Open {
+  const audit = { conn, id: null, last: null, values: 0, switches: 0, tickGaps: [], problems: [] };
+  const increments = [{ value: 1, at: -Infinity }];
+  return { audit, counter: null, increments, used: 0, lastSwitchAt: 0, lastValueAt: null };
+}
+
+function request(a: Open, line: string, time: number, w: AuditOptions): void {
+  const parsed = parseRequest(line);
+  if (parsed.type !== 'request') return;
+  const req = parsed.request;
+  const audit = a.audit;
+  if (req.verb === 'HELLO') audit.id = req.id;
+  if (req.verb === 'EVEN' || req.verb === 'ODD') {
+    audit.switches++;
+    const gap = time - a.lastSwitchAt;
+    if (gap < w.minMs - w.earlyMs || gap > w.maxMs + w.lateMs) {
+      audit.problems.push(
+        `${req.verb} ${gap} ms after the previous switch, outside [${w.minMs}, ${w.maxMs}]`,
+      );
+    }
+    a.lastSwitchAt = time;
+  }
+  if (req.verb !== 'VALUE') return;
+  audit.values++;
+  if (a.lastValueAt !== null) audit.tickGaps.push(time - a.lastValueAt);
+  a.lastValueAt = time;
+  const counter = a.counter;
+  a.counter = audit.last = req.value;
+  if (counter === null) {
+    audit.problems.push(`VALUE ${req.value} before the HELLO reply`);
+    return;
+  }
+  // Replies written more than graceMs ago have reached the client: it may not use anything older.
+  let from = a.used;
+  for (let i = from; i < a.increments.length; i++) {
+    if (a.increments[i]!.at + w.graceMs < time) from = i;
+  }
+  const j = a.increments.findIndex(
+    (inc, i) => i >= from && (counter + inc.value) % 100 === req.value,
+  );
+  if (j === -1) {
+    const allowed = a.increments.slice(from).map((inc) => inc.value);
+    audit.problems.push(
+      `VALUE ${req.value} after ${counter}: not ${counter} + (${allowed.join(' or ')}) mod 100`,
+    );
+  } else a.used = j;
+}
+
+function reply(a: Open, line: string, time: number): void {
+  const parsed = parseReply(line);
+  if (parsed?.kind === 'VALUE') {
+    a.counter = a.audit.last = parsed.value;
+    a.increments = [{ value: 1, at: -Infinity }];
+    a.used = 0;
+    a.lastSwitchAt = time;
+  } else if (parsed?.kind === 'EVEN' || parsed?.kind === 'ODD') {
+    a.increments.push({ value: parsed.value, at: time });
+  }
+}

@@ -1,0 +1,81 @@
+import t from 'tap';
+import { auditLog, type LogRecord } from '../src/client/audit.js';
+
+const window = { minMs: 3000, maxMs: 5000, earlyMs: 0, lateMs: 0, graceMs: 100 };
+
+/** A log from a compact script: `> line` is a request, `< line` a reply, `@ms` sets the time. */
+function log(conn: number, script: string[]): LogRecord[] {
+  let time = 0;
+  const records: LogRecord[] = [{ time, conn, event: 'open' }];
+  for (const step of script) {
+    if (step.startsWith('@')) time = Number(step.slice(1));
+    else records.push({ time, conn, dir: step[0] === '>' ? 'in' : 'out', line: step.slice(2) });
+  }
+  return records;
+}
+
+const good = [
+  '> HELLO alice',
+  '< VALUE 97',
+  '@500',
+  '> VALUE 98',
+  '< OK 98',
+  '@1000',
+  '> VALUE 99',
+];
+
+t.test('a run that follows the rules has no problems', async (t) => {
+  const script = [...good, '@3500', '> ODD', '< ODD 33', '> VALUE 0', '@4000', '> VALUE 33'];
+  const more = ['@7000', '> EVEN', '< EVEN 0', '@7500', '> VALUE 33'];
+  const [a] = auditLog(log(1, [...script, ...more]), window);
+  t.same(a?.problems, []);
+  t.equal(a?.id, 'alice');
+  t.equal(a?.last, 33);
+  t.equal(a?.values, 5);
+  t.equal(a?.switches, 2);
+});
+
+t.test('a reply in flight: the old or the new increment, but never back', async (t) => {
+  const flight = [...good, '@3000', '> EVEN', '< EVEN 10', '> VALUE 0'];
+  t.same(auditLog(log(1, [...flight, '> VALUE 10']), window)[0]?.problems, [], 'new after old');
+  const back = auditLog(log(1, [...flight.slice(0, -1), '> VALUE 9', '> VALUE 10']), window);
+  t.same(back[0]?.problems, ['VALUE 10 after 9: not 9 + (10) mod 100']);
+  const ignored = auditLog(log(1, [...flight, '@3100', '> VALUE 1', '@3101', '> VALUE 2']), window);
+  t.same(
+    ignored[0]?.problems,
+    ['VALUE 2 after 1: not 1 + (10) mod 100'],
+    'after graceMs the reply has arrived: the old increment is no longer accepted',
+  );
+});
+
+t.test('a wrong value, a value before HELLO, a switch outside the window', async (t) => {
+  t.match(auditLog(log(1, [...good, '> VALUE 5']), window)[0]?.problems, [/VALUE 5 after 99/]);
+  const early = auditLog(log(1, ['> HELLO bob', '> VALUE 1', '< VALUE 0']), window);
+  t.same(early[0]?.problems, ['VALUE 1 before the HELLO reply']);
+  const fast = auditLog(log(1, [...good, '@2999', '> EVEN']), window);
+  t.match(fast[0]?.problems, [/EVEN 2999 ms after/]);
+  const slow = auditLog(log(1, [...good, '@5001', '> ODD']), window);
+  t.match(slow[0]?.problems, [/ODD 5001 ms after/]);
+  const slack = auditLog(log(1, [...good, '@5001', '> ODD']), { ...window, lateMs: 1 });
+  t.same(slack[0]?.problems, []);
+});
+
+t.test('connections are audited apart; an open record starts afresh', async (t) => {
+  const records = [
+    ...log(1, good),
+    ...log(2, ['> HELLO bob', '< VALUE 5', '> VALUE 6']),
+    ...log(1, ['> HELLO alice', '< VALUE 99', '> VALUE 0']), // conn 1 again: a restarted server
+    { time: 0, conn: 3, event: 'open' }, // never said HELLO: not a client run
+    { msg: 'not a connection record' },
+  ];
+  const audits = auditLog(records, window);
+  t.same(
+    audits.map((a) => [a.conn, a.id, a.last, a.problems.length]),
+    [
+      [1, 'alice', 99, 0],
+      [2, 'bob', 6, 0],
+      [1, 'alice', 0, 0],
+    ],
+  );
+  t.same(audits[0]?.tickGaps, [500]);
+});
