@@ -8,6 +8,7 @@ type Slot = { line: string | null };
 export class ReplyQueue {
   readonly #write: (lines: string[]) => void;
   #slots: Slot[] = [];
+  #drainQueued = false;
 
   constructor(write: (lines: string[]) => void) {
     this.#write = write;
@@ -28,7 +29,14 @@ export class ReplyQueue {
     this.#slots.push(slot);
     void reply.then((line) => {
       slot.line = line;
-      this.#drain();
+      // One commit settles many slots in a row of microtasks; draining once after all of them
+      // (nextTick runs when the microtask queue is empty) sends them in one write, not one each.
+      if (this.#drainQueued) return;
+      this.#drainQueued = true;
+      process.nextTick(() => {
+        this.#drainQueued = false;
+        this.#drain();
+      });
     });
   }
 
