@@ -8,7 +8,7 @@ export class StateFileError extends Error {
 
 // The exact layout StateTable.serialize writes. Anything else (a file edited by hand, reformatted
 // by jq) takes the general JSON path, which accepts the same data, only more slowly.
-const ENTRY_RE = /^ {2}"([A-Za-z0-9_.-]{1,64})": (0|[1-9][0-9]?)(,?)$/;
+const ENTRY_RE = /^ {2}"([A-Za-z0-9_.-]{1,64})": {1,2}(0|[1-9][0-9]?)(,?)$/;
 
 /**
  * Parses the state file's text: a flat JSON object of id -> value. Pure. Throws StateFileError
