@@ -1,0 +1,102 @@
+#!/usr/bin/env node
+/**
+ * Summarises a V8 .cpuprofile (from `node --cpu-prof`): where the time went, by function (self
+ * time), by module (self time summed per file group), and the inclusive time of Parity's own
+ * functions.
+ *
+ *   node bench/cpuprofile-top.mjs PROFILE.cpuprofile [--top 25]
+ */
+import { readFileSync } from 'node:fs';
+import process from 'node:process';
+import { parseArgs } from 'node:util';
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { top: { type: 'string', default: '25' } },
+});
+if (positionals.length === 0) {
+  process.stderr.write('usage: node bench/cpuprofile-top.mjs PROFILE.cpuprofile [--top N]\n');
+  process.exit(2);
+}
+const top = Number(values.top);
+
+for (const file of positionals) {
+  /** @type {{ nodes: Array<{ id: number, callFrame: { functionName: string, url: string, lineNumber: number }, children?: number[] }>, samples: number[], timeDeltas: number[], startTime: number, endTime: number }} */
+  const prof = JSON.parse(readFileSync(file, 'utf8'));
+  const byId = new Map(prof.nodes.map((n) => [n.id, n]));
+  /** @type {Map<number, number>} */
+  const parent = new Map();
+  for (const n of prof.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  /** @type {Map<number, number>} self µs per node */
+  const self = new Map();
+  prof.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (prof.timeDeltas[i] ?? 0)));
+  const total = [...self.values()].reduce((s, x) => s + x, 0);
+
+  const key = (/** @type {number} */ id) => {
+    const f = /** @type {NonNullable<ReturnType<typeof byId.get>>} */ (byId.get(id)).callFrame;
+    const url = f.url.replace(/^file:\/\/.*?\/(dist|node_modules)\//, '$1/');
+    return `${f.functionName || '(anonymous)'} ${url ? `${url}:${f.lineNumber + 1}` : ''}`.trim();
+  };
+  const group = (/** @type {number} */ id) => {
+    const f = /** @type {NonNullable<ReturnType<typeof byId.get>>} */ (byId.get(id)).callFrame;
+    const url = f.url;
+    if (url === '') return f.functionName.startsWith('(') ? f.functionName : '(native/V8 builtins)';
+    if (url.startsWith('node:'))
+      return url
+        .replace(/^node:internal\//, 'node:')
+        .replace(/\/.*$/, '')
+        .replace(/^node:(.*)$/, 'node:$1');
+    const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
+    if (m) return `npm ${m[1]}`;
+    const d = /\/dist\/(.*)$/.exec(url);
+    if (d) return `parity ${d[1]}`;
+    return url.replace(/^file:\/\//, '');
+  };
+
+  /** @type {Map<string, number>} */
+  const fnSelf = new Map();
+  /** @type {Map<string, number>} */
+  const groupSelf = new Map();
+  for (const [id, us] of self) {
+    fnSelf.set(key(id), (fnSelf.get(key(id)) ?? 0) + us);
+    groupSelf.set(group(id), (groupSelf.get(group(id)) ?? 0) + us);
+  }
+  // Inclusive time: each sample counts once for every distinct function on its stack.
+  /** @type {Map<string, number>} */
+  const incl = new Map();
+  for (const [id, us] of self) {
+    const seen = new Set();
+    for (let n = /** @type {number | undefined} */ (id); n !== undefined; n = parent.get(n)) {
+      const k = key(n);
+      if (!seen.has(k)) {
+        seen.add(k);
+        incl.set(k, (incl.get(k) ?? 0) + us);
+      }
+    }
+  }
+
+  const pct = (/** @type {number} */ us) => `${((us / total) * 100).toFixed(1).padStart(5)}%`;
+  const msOf = (/** @type {number} */ us) => `${(us / 1000).toFixed(0).padStart(7)} ms`;
+  const idle =
+    self.get(prof.nodes.find((n) => n.callFrame.functionName === '(idle)')?.id ?? -1) ?? 0;
+  process.stdout.write(
+    `\n${file}\n  ${(total / 1e6).toFixed(1)} s sampled, ${((1 - idle / total) * 100).toFixed(0)}% not idle\n`,
+  );
+  const print = (
+    /** @type {string} */ title,
+    /** @type {Map<string, number>} */ map,
+    /** @type {(k: string) => boolean} */ filter = () => true,
+  ) => {
+    process.stdout.write(`\n  ${title}\n`);
+    for (const [k, us] of [...map]
+      .filter(([k]) => filter(k))
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)) {
+      process.stdout.write(`  ${pct(us)} ${msOf(us)}  ${k}\n`);
+    }
+  };
+  print('self time by module', groupSelf);
+  print('self time by function', fnSelf);
+  print("inclusive time of Parity's functions", incl, (k) => k.includes('dist/'));
+  print('inclusive time of pino', incl, (k) => k.includes('node_modules/pino'));
+}

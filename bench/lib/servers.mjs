@@ -1,0 +1,149 @@
+/**
+ * Starting the servers under test as child processes, and reading their CPU time and memory from
+ * /proc. Every child is registered so that run.mjs can kill exactly the processes it started if
+ * it is interrupted.
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import process from 'node:process';
+import { clearTimeout, setTimeout } from 'node:timers';
+import { fileURLToPath, URL } from 'node:url';
+
+const BASELINE = fileURLToPath(new URL('../baseline-server.mjs', import.meta.url));
+/** A server that has not exited this long after SIGTERM is killed. */
+const STOP_TIMEOUT_MS = 15_000;
+const CLK_TCK = 100; // Linux USER_HZ, as getconf CLK_TCK reports on every mainstream kernel
+
+/** @type {Set<import('node:child_process').ChildProcess>} */
+export const children = new Set();
+
+/** Kills every child still running (used on interrupt). */
+export function killAll() {
+  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+}
+
+/**
+ * @typedef {{
+ *   name: 'parity' | 'baseline', pid: number, port: number, readyMs: number,
+ *   output: string[], cpuSeconds(): number, rss(): number,
+ *   stop(): Promise<number | string>, exited: Promise<number | string>,
+ * }} RunningServer
+ */
+
+/**
+ * @param {'parity' | 'baseline'} name
+ * @param {string[]} argv node arguments
+ * @returns {Promise<RunningServer>}
+ */
+async function start(name, argv) {
+  const t0 = performance.now();
+  const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  const exited = once(child, 'exit').then(([code, signal]) => {
+    children.delete(child);
+    return /** @type {number | string} */ (code ?? signal);
+  });
+  let stderr = '';
+  child.stderr?.on('data', (d) => (stderr += d));
+  /** @type {string[]} */
+  const output = [];
+  const lines = createInterface({
+    input: /** @type {import('node:stream').Readable} */ (child.stdout),
+  });
+  const port = await new Promise((resolve, reject) => {
+    lines.on('line', (line) => {
+      if (output.length < 1000) output.push(line);
+      try {
+        const record = JSON.parse(line);
+        if (String(record.msg).startsWith('listening') && record.port) resolve(record.port);
+      } catch {
+        // not JSON: keep reading
+      }
+    });
+    void exited.then((code) =>
+      reject(new Error(`${name} exited (${code}) before listening: ${stderr}`)),
+    );
+  });
+  const readyMs = performance.now() - t0;
+  const pid = /** @type {number} */ (child.pid);
+  return {
+    name,
+    pid,
+    port,
+    readyMs,
+    output,
+    exited,
+    cpuSeconds: () => cpuSeconds(pid),
+    rss: () => rss(pid),
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return exited;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
+
+/**
+ * bin/server with its state and log in `dir`.
+ * @param {{ root: string, dir: string, args?: string[], nodeArgs?: string[], statePath?: string }} o
+ */
+export function startParity(o) {
+  const statePath = o.statePath ?? join(o.dir, 'state.json');
+  const logPath = join(o.dir, 'messages.log');
+  const argv = [
+    ...(o.nodeArgs ?? []),
+    join(o.root, 'bin/server'),
+    '--port',
+    '0',
+    '--state',
+    statePath,
+    '--log',
+    logPath,
+    ...(o.args ?? []),
+  ];
+  return start('parity', argv).then((s) => ({ ...s, statePath, logPath }));
+}
+
+/** @param {{ nodeArgs?: string[] }} [o] */
+export function startBaseline(o = {}) {
+  return start('baseline', [...(o.nodeArgs ?? []), BASELINE, '--port', '0']);
+}
+
+/** User + system CPU seconds of a process, from /proc/<pid>/stat. */
+export function cpuSeconds(/** @type {number} */ pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // fields[0] is field 3 (state); utime and stime are fields 14 and 15.
+    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Resident set size in bytes, from /proc/<pid>/status. */
+export function rss(/** @type {number} */ pid) {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = /VmRSS:\s+(\d+)/.exec(status)?.[1];
+    return kb === undefined ? NaN : Number(kb) * 1024;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Busy and total jiffies of the whole machine, from /proc/stat. */
+export function machineTicks() {
+  const [, ...nums] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/);
+  const v = nums.map(Number);
+  const idle = v[3] + (v[4] ?? 0);
+  const total = v.reduce((s, x) => s + x, 0);
+  return { busy: total - idle, total };
+}

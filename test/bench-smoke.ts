@@ -1,0 +1,77 @@
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT, tempDir } from './fixtures/server.js';
+
+type Row = {
+  key: string;
+  parity: number | null;
+  baseline: number | null;
+  detail: Record<string, unknown>;
+};
+type Step = { clients: number; errors: number; samples: number };
+
+// The benchmark itself is not part of `npm test`; this runs its smallest mode for a few seconds so
+// that `npm run bench` cannot rot: every scenario must run end to end and produce its row.
+// It starts a dozen servers in turn, so it gets more than tap's default 30 s on a busy machine.
+t.setTimeout(150_000);
+t.test(
+  'bench/run.mjs --smoke runs every scenario and writes its report',
+  { timeout: 120_000 },
+  async (t) => {
+    const out = tempDir(t);
+    const child = spawn(
+      process.execPath,
+      [join(ROOT, 'bench/run.mjs'), '--smoke', '--out', out, '--wait-idle', '0'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    // SIGTERM, not SIGKILL: run.mjs then stops every server and generator process it started.
+    t.teardown(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    });
+    let output = '';
+    child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+    const [code] = (await once(child, 'exit')) as [number | null];
+    t.equal(code, 0, output);
+
+    const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as { rows: Row[] };
+    const rows = new Map(results.rows.map((r) => [r.key, r]));
+    t.same(
+      [...rows.keys()],
+      [
+        'flood-1x1',
+        'flood-10x4',
+        'spec-capacity',
+        'log-bytes',
+        'idle-rss',
+        'commit-1000',
+        'startup',
+      ],
+    );
+    for (const key of ['flood-1x1', 'flood-10x4']) {
+      const row = rows.get(key)!;
+      t.ok(row.parity! > 0 && row.baseline! > 0, `${key}: both servers answered`);
+      for (const side of ['parity', 'baseline']) {
+        t.same((row.detail[side] as { errors: object }).errors, {}, `${key} ${side}: no errors`);
+      }
+    }
+    for (const side of ['parity', 'baseline']) {
+      const steps = rows.get('spec-capacity')!.detail[side] as Step[];
+      t.equal(steps.length, 1);
+      t.equal(steps[0]!.errors, 0, `spec ${side}: no errors`);
+      t.ok(steps[0]!.samples > 0, `spec ${side}: latencies measured`);
+    }
+    t.ok(rows.get('log-bytes')!.parity! > 0, 'the message log grew');
+    t.equal((rows.get('idle-rss')!.detail.parity as { clients: number }).clients, 100);
+    t.ok(rows.get('commit-1000')!.parity! > 0);
+    t.ok(rows.get('startup')!.parity! > 0);
+
+    const md = readFileSync(join(out, 'BENCHMARKS.md'), 'utf8');
+    t.match(md, /\| flood 1×1 \|/);
+    t.match(md, /!\[p99 acknowledgement latency[^\]]*\]\(spec-p99\.svg\)/);
+    t.match(readFileSync(join(out, 'spec-p99.svg'), 'utf8'), /^<svg /);
+  },
+);
