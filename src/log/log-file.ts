@@ -21,13 +21,19 @@ export type LogFileOptions = {
  * write runs at a time, so lines keep their order; a failed write keeps its unwritten bytes for
  * the next attempt, so a disk that recovers loses nothing that fit in the buffer.
  */
+const INITIAL_BUFFER = 64 * 1024;
+const EMPTY = Buffer.alloc(0);
+
 export class LogFile implements Journal {
   #file: FileHandle;
   #options: LogFileOptions;
-  #chunks: string[] = [];
-  #bytes = 0;
+  // Lines are encoded straight into #buffer; a flush writes it while new lines go to #spare,
+  // and the two swap, so the hot path never joins, copies or allocates per line.
+  #buffer = Buffer.allocUnsafe(INITIAL_BUFFER);
+  #spare = Buffer.allocUnsafe(INITIAL_BUFFER);
+  #length = 0;
   #dropped = 0;
-  #retry: Buffer | null = null; // bytes of a failed write, in front of #chunks
+  #retry: Buffer | null = null; // bytes of a failed write, to go before #buffer
   #running = false;
   #waiters: Array<{ resolve(): void; reject(err: unknown): void }> = [];
   #timer: TimerHandle | null = null;
@@ -45,12 +51,13 @@ export class LogFile implements Journal {
 
   /** Queues one line (with its newline); never blocks, never throws. */
   write(text: string): void {
-    if (this.#bytes + text.length > this.#options.maxBufferedBytes) {
+    const most = text.length * 3; // UTF-8 bytes per UTF-16 unit, at most
+    if (this.#length + (this.#retry?.length ?? 0) + most > this.#options.maxBufferedBytes) {
       this.#dropped++;
       return;
     }
-    this.#chunks.push(text);
-    this.#bytes += text.length;
+    if (this.#length + most > this.#buffer.length) this.#grow(this.#length + most);
+    this.#length += this.#buffer.write(text, this.#length);
     this.#timer ??= this.#options.clock.setTimeout(() => {
       this.#timer = null;
       this.flush().catch(this.#options.onError);
@@ -89,26 +96,38 @@ export class LogFile implements Journal {
     this.#running = false;
   }
 
+  #grow(bytes: number): void {
+    const grown = Buffer.allocUnsafe(Math.max(bytes, this.#buffer.length * 2));
+    this.#buffer.copy(grown, 0, 0, this.#length);
+    this.#buffer = grown;
+  }
+
   async #writeBuffered(): Promise<void> {
     const dropped = this.#dropped;
-    const data = Buffer.concat([
-      this.#retry ?? Buffer.alloc(0),
-      Buffer.from(this.#chunks.join('')),
-    ]);
-    this.#chunks = [];
-    this.#bytes = 0;
+    const retry = this.#retry ?? EMPTY;
+    const full = this.#buffer;
+    const lines = full.subarray(0, this.#length);
     this.#retry = null;
+    this.#buffer = this.#spare;
+    this.#length = 0;
     let written = 0;
     try {
-      while (written < data.length) {
-        written += (await this.#file.write(data, written)).bytesWritten;
+      for (const data of [retry, lines]) {
+        let at = 0;
+        while (at < data.length) {
+          const n = (await this.#file.write(data, at)).bytesWritten;
+          at += n;
+          written += n;
+        }
       }
       if (dropped > 0) await this.#file.write(`{"event":"dropped","lines":${dropped}}\n`);
       await this.#file.datasync();
     } catch (err) {
-      this.#retry = data.subarray(written);
-      this.#bytes += this.#retry.length;
+      // Keep what did not reach the file, in order, ahead of lines queued meanwhile.
+      this.#retry = Buffer.concat([retry, lines]).subarray(written);
       throw err;
+    } finally {
+      this.#spare = full;
     }
     this.#dropped -= dropped;
     // Lines were dropped while the disk failed: a request whose reply waits on this flush may be

@@ -1,0 +1,122 @@
+import t from 'tap';
+import { promises as fsp, readFileSync } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { LogFile } from '../src/log/log-file.js';
+import { FakeClock } from './fixtures/fake-clock.js';
+import { tempDir } from './fixtures/server.js';
+
+/** A disk that can be told to fail: the next write stores only `partial` bytes, then ENOSPC. */
+function faultyFs() {
+  const state = { failing: false, partial: 0 };
+  const fs = {
+    mkdir: fsp.mkdir,
+    open: (async (path: string, flags: string, mode?: number) => {
+      const real = await fsp.open(path, flags, mode);
+      return new Proxy(real, {
+        get(target, prop) {
+          if (prop === 'write') {
+            return async (data: Buffer | string, offset?: number) => {
+              if (state.failing) {
+                const buf =
+                  typeof data === 'string' ? Buffer.from(data) : data.subarray(offset ?? 0);
+                if (state.partial > 0) {
+                  const n = Math.min(state.partial, buf.length);
+                  state.partial = 0;
+                  return target.write(buf, 0, n);
+                }
+                throw Object.assign(new Error('no space'), { code: 'ENOSPC' });
+              }
+              return typeof data === 'string' ? target.write(data) : target.write(data, offset);
+            };
+          }
+          const value = Reflect.get(target, prop) as unknown;
+          return typeof value === 'function'
+            ? (value as (...a: unknown[]) => unknown).bind(target)
+            : value;
+        },
+      }) as FileHandle;
+    }) as typeof fsp.open,
+  };
+  return { fs, state };
+}
+
+async function open(
+  t: { teardown(fn: () => unknown): void },
+  opts: { maxBufferedBytes?: number; fs?: ReturnType<typeof faultyFs>['fs'] } = {},
+) {
+  const path = join(tempDir(t), 'sub', 'm.log');
+  const clock = new FakeClock();
+  const errors: unknown[] = [];
+  const log = await LogFile.open(path, {
+    flushMs: 100,
+    maxBufferedBytes: opts.maxBufferedBytes ?? 1 << 20,
+    clock,
+    onError: (e) => errors.push(e),
+    ...(opts.fs ? { fs: opts.fs } : {}),
+  });
+  t.teardown(() => log.close().catch(() => {}));
+  return { log, path, clock, errors, read: () => readFileSync(path, 'utf8') };
+}
+
+t.test('flush writes queued lines in order and resolves once they are on disk', async (t) => {
+  const { log, read } = await open(t);
+  log.write('a\n');
+  log.write('b\n');
+  t.equal(read(), '', 'nothing written before a flush');
+  await log.flush();
+  t.equal(read(), 'a\nb\n');
+});
+
+t.test('lines are written on the timer when nothing else flushes', async (t) => {
+  const { log, read, clock } = await open(t);
+  log.write('tick\n');
+  clock.advance(99);
+  await new Promise((r) => setImmediate(r));
+  t.equal(read(), '');
+  clock.advance(1);
+  await log.flush(); // waits behind the timer's flush
+  t.equal(read(), 'tick\n');
+});
+
+t.test('lines larger than the buffer, and many of them, arrive whole', async (t) => {
+  const { log, read } = await open(t);
+  const big = 'x'.repeat(200_000) + '\n';
+  log.write(big);
+  for (let i = 0; i < 5000; i++) log.write(`line ${i} é\n`);
+  await log.flush();
+  const text = read();
+  t.ok(text.startsWith(big));
+  t.equal(text.split('\n').length, 5002);
+  t.ok(text.endsWith('line 4999 é\n'));
+});
+
+t.test('a failed write keeps the unwritten bytes, in order, for the next flush', async (t) => {
+  const { fs, state } = faultyFs();
+  const { log, read } = await open(t, { fs });
+  log.write('one\n');
+  log.write('two\n');
+  state.failing = true;
+  state.partial = 5; // "one\nt" reaches the file, then the disk is full
+  await t.rejects(log.flush(), { code: 'ENOSPC' });
+  log.write('three\n');
+  await t.rejects(log.flush(), { code: 'ENOSPC' });
+  state.failing = false;
+  await log.flush();
+  t.equal(read(), 'one\ntwo\nthree\n', 'every byte exactly once, in order');
+});
+
+t.test('past the buffer cap lines are dropped, counted, and the next flush fails', async (t) => {
+  const { fs, state } = faultyFs();
+  const { log, read } = await open(t, { fs, maxBufferedBytes: 64 });
+  state.failing = true;
+  log.write('VALUE 1\n');
+  await t.rejects(log.flush());
+  for (let i = 0; i < 20; i++) log.write(`VALUE ${i}\n`);
+  state.failing = false;
+  await t.rejects(log.flush(), { message: /lines dropped/ }, 'no OK may rest on a dropped line');
+  t.match(read(), /"event":"dropped","lines":\d+/);
+  log.write('after\n');
+  await log.flush();
+  t.ok(read().endsWith('after\n'), 'then it works normally');
+});
