@@ -138,3 +138,21 @@ t.test(
     t.pass('1000 random runs');
   },
 );
+
+t.test('lines can be taken one at a time; the rest of a chunk waits undecoded', async (t) => {
+  const d = new LineDecoder(16);
+  d.write(Buffer.from('A\nB\r\nC'));
+  t.equal(d.next(), 'A');
+  d.write(Buffer.from('\nD\n')); // arrives while B is still unread
+  t.same([d.next(), d.next(), d.next(), d.next()], ['B', 'C', 'D', null]);
+  d.write(Buffer.from('tail'));
+  t.equal(d.next(), null);
+  t.same(d.end(), ['tail']);
+});
+
+t.test('end() also returns lines of a chunk not yet taken', async (t) => {
+  const d = new LineDecoder(16);
+  d.write(Buffer.from('A\nB\nC'));
+  t.equal(d.next(), 'A');
+  t.same(d.end(), ['B', 'C']);
+});

@@ -6,12 +6,17 @@ const CR = 0x0d;
  *
  * A line ends at LF; one CR just before the LF is dropped. A line longer than `maxLineBytes` (not
  * counting LF or CRLF) sets `overflowed` and the decoder stops: lines returned before that are
- * complete requests, everything after is discarded. It never holds more than `maxLineBytes + 1`
- * bytes (the +1 is a CR whose LF has not arrived yet).
+ * complete requests, everything after is discarded. Across chunks it holds at most
+ * `maxLineBytes + 1` bytes of an unfinished line (the +1 is a CR whose LF has not arrived yet).
+ *
+ * Lines can be taken one at a time (`write`, then `next` until null), so a reader that must stop
+ * mid-chunk (its peer is not taking replies) leaves the rest of the chunk here, undecoded.
  */
 export class LineDecoder {
   readonly maxLineBytes: number;
-  #pending: Buffer | null = null;
+  #chunk: Buffer | null = null; // the chunk being taken apart, from #start on
+  #start = 0;
+  #partial: Buffer | null = null; // the start of a line whose LF has not arrived
   #overflowed = false;
 
   constructor(maxLineBytes: number) {
@@ -23,72 +28,82 @@ export class LineDecoder {
     return this.#overflowed;
   }
 
-  /** Bytes held for an unterminated line. */
+  /** Bytes held for an unterminated line (not counting a chunk still being taken apart). */
   get buffered(): number {
-    return this.#pending?.length ?? 0;
+    return this.#partial?.length ?? 0;
   }
 
+  /** Adds a chunk; take its lines with `next`. */
+  write(chunk: Buffer): void {
+    if (this.#overflowed) return;
+    this.#chunk =
+      this.#chunk === null ? chunk : Buffer.concat([this.#chunk.subarray(this.#start), chunk]);
+    this.#start = 0;
+  }
+
+  /** The next complete line, or null when the chunks so far hold no more (or after overflow). */
+  next(): string | null {
+    const chunk = this.#chunk;
+    if (chunk === null || this.#overflowed) return null;
+    const start = this.#start;
+    const lf = chunk.indexOf(LF, start);
+    if (lf === -1) {
+      this.#chunk = null;
+      if (start < chunk.length) this.#hold(chunk.subarray(start));
+      return null;
+    }
+    this.#start = lf + 1;
+    const partial = this.#partial;
+    if (partial === null) return this.#line(chunk, start, lf);
+    this.#partial = null;
+    // Check the size before concatenating, so a huge chunk is never copied.
+    if (partial.length + lf - start > this.maxLineBytes + 1) return this.#overflow();
+    const line = Buffer.concat([partial, chunk.subarray(start, lf)]);
+    return this.#line(line, 0, line.length);
+  }
+
+  /** Every line `chunk` completes: `write` then `next` until null. */
   push(chunk: Buffer): string[] {
+    this.write(chunk);
     const lines: string[] = [];
-    if (this.#overflowed) return lines;
-    let start = 0;
-    const pending = this.#pending;
-    if (pending !== null) {
-      const lf = chunk.indexOf(LF);
-      if (lf === -1) {
-        this.#hold(pending, chunk);
-        return lines;
-      }
-      this.#pending = null;
-      // Check the size before concatenating, so a huge chunk is never copied.
-      if (pending.length + lf > this.maxLineBytes + 1) return this.#overflow(lines);
-      this.#emit(Buffer.concat([pending, chunk.subarray(0, lf)]), 0, pending.length + lf, lines);
-      start = lf + 1;
-    }
-    for (;;) {
-      const lf = chunk.indexOf(LF, start);
-      if (lf === -1) break;
-      if (!this.#emit(chunk, start, lf, lines)) return lines;
-      start = lf + 1;
-    }
-    if (start < chunk.length) this.#hold(null, chunk.subarray(start));
+    for (let line = this.next(); line !== null; line = this.next()) lines.push(line);
     return lines;
   }
 
   /** End of input: an unterminated last line counts as if an LF followed it. */
   end(): string[] {
-    const lines: string[] = [];
-    const pending = this.#pending;
-    this.#pending = null;
-    if (pending !== null && !this.#overflowed) this.#emit(pending, 0, pending.length, lines);
+    const lines = this.#chunk === null ? [] : this.push(Buffer.alloc(0));
+    const partial = this.#partial;
+    this.#partial = null;
+    if (partial !== null && !this.#overflowed) {
+      const line = this.#line(partial, 0, partial.length);
+      if (line !== null) lines.push(line);
+    }
     return lines;
   }
 
-  #emit(buf: Buffer, start: number, end: number, lines: string[]): boolean {
+  #line(buf: Buffer, start: number, end: number): string | null {
     if (end > start && buf[end - 1] === CR) end--;
-    if (end - start > this.maxLineBytes) {
-      this.#overflow(lines);
-      return false;
-    }
-    lines.push(buf.toString('utf8', start, end));
-    return true;
+    if (end - start > this.maxLineBytes) return this.#overflow();
+    return buf.toString('utf8', start, end);
   }
 
-  #hold(pending: Buffer | null, rest: Buffer): void {
-    const size = (pending?.length ?? 0) + rest.length;
-    const last = rest[rest.length - 1];
+  #hold(rest: Buffer): void {
+    const partial = this.#partial;
+    const size = (partial?.length ?? 0) + rest.length;
     // maxLineBytes + 1 is allowed only while the extra byte may be the CR of a CRLF.
-    if (size > this.maxLineBytes + 1 || (size === this.maxLineBytes + 1 && last !== CR)) {
-      this.#overflow([]);
+    if (size > this.maxLineBytes + 1 || (size === this.maxLineBytes + 1 && rest.at(-1) !== CR)) {
+      this.#overflow();
       return;
     }
     // Copy, so a small tail never pins a large socket chunk in memory.
-    this.#pending = pending === null ? Buffer.from(rest) : Buffer.concat([pending, rest]);
+    this.#partial = partial === null ? Buffer.from(rest) : Buffer.concat([partial, rest]);
   }
 
-  #overflow(lines: string[]): string[] {
+  #overflow(): null {
     this.#overflowed = true;
-    this.#pending = null;
-    return lines;
+    this.#partial = null;
+    this.#chunk = null;
+    return null;
   }
 }

@@ -38,6 +38,8 @@ export class Connection implements Session {
   #log: ConnectionLog;
   #finishing = false; // no more requests are read; close once the replies are out
   #backedUp = false;
+  #pumping = false;
+  #peerEnded = false;
   #drainTimer: ReturnType<typeof setTimeout> | null = null;
   #lingerTimer: ReturnType<typeof setTimeout> | null = null;
   #closeReason = 'peer closed';
@@ -104,17 +106,41 @@ export class Connection implements Session {
 
   #onData(chunk: Buffer): void {
     if (this.#finishing) return; // lingering: input after our last reply is discarded
-    this.#socket.cork(); // every reply produced by this chunk leaves in one write
-    for (const line of this.#decoder.push(chunk)) {
+    this.#decoder.write(chunk);
+    this.#pump();
+  }
+
+  /**
+   * Handles buffered lines until they run out, the connection is closing, or the peer's unread
+   * replies pass the output cap. The cap is checked after every line, so a peer that sends a
+   * 64 KiB read of requests and reads nothing holds at most the cap in replies; the rest of its
+   * read waits, undecoded, until it drains.
+   */
+  #pump(): void {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    this.#socket.cork(); // the replies produced here leave in one write
+    let drained = false;
+    while (!this.#finishing && !this.#backedUp) {
+      const line = this.#decoder.next();
+      if (line === null) {
+        drained = true;
+        break;
+      }
       this.#onLine(line);
-      if (this.#finishing) break;
+      this.#checkBackPressure();
     }
     if (this.#decoder.overflowed) {
       this.finish('LINE_TOO_LONG', `lines are limited to ${this.#decoder.maxLineBytes} bytes`);
+    } else if (drained && this.#peerEnded && !this.#finishing) {
+      // The peer half-closed: its last unterminated line is a request, then we close.
+      for (const line of this.#decoder.end()) this.#onLine(line);
+      this.quit();
+      this.#closeReason = 'peer half-closed';
     }
     this.#socket.uncork();
-    if (this.#finishing) this.#endWhenAnswered();
-    else this.#checkBackPressure();
+    this.#pumping = false;
+    this.#endWhenAnswered();
   }
 
   #onLine(line: string): void {
@@ -128,14 +154,9 @@ export class Connection implements Session {
     }
   }
 
-  /** The peer half-closed: its last unterminated line is a request, then we close. */
   #onEnd(): void {
-    if (!this.#finishing) {
-      for (const line of this.#decoder.end()) this.#onLine(line);
-      this.quit();
-      this.#closeReason = 'peer half-closed';
-    }
-    this.#endWhenAnswered();
+    this.#peerEnded = true;
+    this.#pump();
   }
 
   #onTimeout(): void {
@@ -153,7 +174,7 @@ export class Connection implements Session {
   }
 
   #endWhenAnswered(): void {
-    if (this.#replies.waiting > 0 || this.#socket.writableEnded) return;
+    if (!this.#finishing || this.#replies.waiting > 0 || this.#socket.writableEnded) return;
     this.#socket.end();
     this.#socket.resume(); // drain and discard further input until the peer closes or we time out
     // A hard deadline, not an idle timeout: a peer that keeps sending must not keep us open.
@@ -175,7 +196,10 @@ export class Connection implements Session {
       this.#backedUp = false;
       if (this.#drainTimer !== null) clearTimeout(this.#drainTimer);
       this.#drainTimer = null;
-      if (!this.#finishing) this.#socket.resume();
+      if (!this.#finishing) {
+        this.#socket.resume();
+        this.#pump(); // lines of the last read that waited for the peer to catch up
+      }
     }
   }
 

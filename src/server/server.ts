@@ -83,14 +83,19 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
     },
   };
 
-  const server: Server = createServer({ allowHalfOpen: true }, (socket: Socket) => {
-    const number = ++connectionCount;
-    if (open.size >= limits.maxClients || closing !== null) {
-      refuse(socket, number, messageLog, closing !== null);
-      return;
-    }
-    open.add(new Connection(socket, number, deps));
-  });
+  const server: Server = createServer(
+    // 'drain' fires only after a write found more than highWaterMark buffered; at or below the
+    // output cap, so a peer paused at the cap is always resumed when it catches up.
+    { allowHalfOpen: true, highWaterMark: Math.min(limits.outputCapBytes, 16 * 1024) },
+    (socket: Socket) => {
+      const number = ++connectionCount;
+      if (open.size >= limits.maxClients || closing !== null) {
+        refuse(socket, number, messageLog, closing !== null);
+        return;
+      }
+      open.add(new Connection(socket, number, deps));
+    },
+  );
   server.on('error', (err) => logger.error({ err }, 'server error'));
   server.listen(options.port ?? SERVER_DEFAULTS.port, options.host ?? SERVER_DEFAULTS.host);
   await Promise.race([
