@@ -251,3 +251,42 @@ t.test(
     t.same(JSON.parse(readFileSync(statePath, 'utf8')), { d: 3 });
   },
 );
+
+t.test(
+  'close(): a reply stuck behind a slow disk is cut off at the shutdown timeout',
+  async (t) => {
+    let slow = false;
+    let stuck!: () => void;
+    const writeStuck = new Promise<void>((r) => (stuck = r));
+    const storeFs = {
+      ...fsp,
+      rename: (async (a: Parameters<typeof fsp.rename>[0], b: Parameters<typeof fsp.rename>[1]) => {
+        if (slow) {
+          stuck();
+          await new Promise((r) => setTimeout(r, 1_500));
+        }
+        return fsp.rename(a, b);
+      }) as typeof fsp.rename,
+    };
+    const { port, server, logPath, statePath } = await startTestServer(t, {
+      storeFs,
+      limits: { shutdownTimeoutMs: 200 },
+    });
+    const c = await LineClient.connect(t, port);
+    t.same(await c.request('HELLO slow'), ['VALUE 0']);
+    slow = true;
+    c.send('VALUE 8\n');
+    await writeStuck; // the write carrying 8 is now stuck in rename
+    const started = Date.now();
+    const closing = server.close();
+    t.same(await c.readToEnd(), [], 'no OK for a value that was not yet durable, and no BYE');
+    t.ok(Date.now() - started < 1_000, 'the peer was cut off at the timeout, not after the disk');
+    await closing;
+    const closes = (await readLog(logPath)).filter((r) => r.event === 'close');
+    t.same(
+      closes.map((r) => r.reason),
+      ['shutdown timeout'],
+    );
+    t.same(JSON.parse(readFileSync(statePath, 'utf8')), { slow: 8 }, 'the final write still lands');
+  },
+);
