@@ -1,5 +1,6 @@
 import t from 'tap';
 import { promises as fsp, readFileSync } from 'node:fs';
+import { failingOpenFs } from './fixtures/failing-fs.js';
 import { LineClient, readLog, startTestServer } from './fixtures/server.js';
 import { parseReply } from '../src/protocol/replies.js';
 
@@ -227,18 +228,11 @@ t.test('the message log: one record per line each way, with conn, id, dir, line'
 t.test(
   'a failing disk: ERR STORAGE, never a false OK; other commands work; it recovers',
   async (t) => {
-    let failing = false;
-    const storeFs = {
-      ...fsp,
-      open: (async (p: string, flags: string, mode?: number) => {
-        if (failing) throw Object.assign(new Error('disk full'), { code: 'ENOSPC' });
-        return fsp.open(p, flags, mode);
-      }) as typeof fsp.open,
-    };
+    const { fs: storeFs, control } = failingOpenFs();
     const { port, statePath } = await startTestServer(t, { storeFs });
     const c = await LineClient.connect(t, port);
     t.same(await c.request('HELLO d', 'VALUE 1'), ['VALUE 0', 'OK 1']);
-    failing = true;
+    control.failing = true;
     t.match(await c.request('VALUE 2', 'PING', 'EVEN'), [
       /^ERR STORAGE .*ENOSPC/,
       'PONG',
@@ -246,7 +240,7 @@ t.test(
     ]);
     t.match(await c.request('HELLO d'), [/^ERR STORAGE /], 'no unconfirmed value is reported');
     t.same(JSON.parse(readFileSync(statePath, 'utf8')), { d: 1 });
-    failing = false;
+    control.failing = false;
     t.same(await c.request('VALUE 3'), ['OK 3'], 'recovers without a restart');
     t.same(JSON.parse(readFileSync(statePath, 'utf8')), { d: 3 });
   },

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Store } from '../src/store/store.js';
 import { parseState, serializeState, StateFileError } from '../src/store/state-file.js';
 import { removeStaleTemps, writeFileAtomic } from '../src/store/atomic-write.js';
+import { failingOpenFs } from './fixtures/failing-fs.js';
 import { tempDir } from './fixtures/server.js';
 
 const read = (path: string) => JSON.parse(readFileSync(path, 'utf8')) as Record<string, number>;
@@ -77,20 +78,13 @@ t.test(
   'a failed write rejects its callers, keeps the change, and a later write succeeds',
   async (t) => {
     const path = join(tempDir(t), 'state.json');
-    let failing = false;
-    const fs = {
-      ...fsp,
-      open: (async (p: string, flags: string, mode?: number) => {
-        if (failing) throw Object.assign(new Error('no space'), { code: 'ENOSPC' });
-        return fsp.open(p, flags, mode);
-      }) as typeof fsp.open,
-    };
+    const { fs, control } = failingOpenFs();
     const store = await Store.open(path, { fs });
-    failing = true;
+    control.failing = true;
     await t.rejects(store.set('alice', 5), { code: 'ENOSPC' });
     t.same(read(path), {}, 'the file is unchanged');
     t.same(readdirSync(join(path, '..')), ['state.json'], 'no temp file left');
-    failing = false;
+    control.failing = false;
     await store.sync();
     t.same(read(path), { alice: 5 }, 'the next write carries the change');
   },
