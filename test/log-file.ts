@@ -1,5 +1,5 @@
 import t from 'tap';
-import { promises as fsp, readFileSync } from 'node:fs';
+import { promises as fsp, readFileSync, writeFileSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LogFile } from '../src/log/log-file.js';
@@ -119,4 +119,27 @@ t.test('past the buffer cap lines are dropped, counted, and the next flush fails
   log.write('after\n');
   await log.flush();
   t.ok(read().endsWith('after\n'), 'then it works normally');
+});
+
+t.test('a half record left by a crash is closed off before new lines are appended', async (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, 'm.log');
+  writeFileSync(path, '{"line":"complete"}\n{"line":"cut sh');
+  const log = await LogFile.open(path, {
+    flushMs: 100,
+    maxBufferedBytes: 1 << 20,
+    clock: new FakeClock(),
+    onError: () => {},
+  });
+  log.write('{"line":"next"}\n');
+  await log.close();
+  t.equal(readFileSync(path, 'utf8'), '{"line":"complete"}\n{"line":"cut sh\n{"line":"next"}\n');
+  const again = await LogFile.open(path, {
+    flushMs: 100,
+    maxBufferedBytes: 1 << 20,
+    clock: new FakeClock(),
+    onError: () => {},
+  });
+  await again.close();
+  t.equal(readFileSync(path, 'utf8').split('\n').length, 4, 'a whole file gets no extra line');
 });

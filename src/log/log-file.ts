@@ -46,7 +46,16 @@ export class LogFile implements Journal {
   static async open(path: string, options: LogFileOptions): Promise<LogFile> {
     const fs = options.fs ?? fsp;
     await fs.mkdir(dirname(path), { recursive: true });
-    return new LogFile(await fs.open(path, 'a', 0o644), options);
+    const file = await fs.open(path, 'a+', 0o644);
+    // A crash in the middle of a write can leave half a record at the end: start on a new line,
+    // so that half record stays one bad line instead of corrupting the first new one too.
+    const { size } = await file.stat();
+    if (size > 0) {
+      const last = Buffer.alloc(1);
+      await file.read(last, 0, 1, size - 1);
+      if (last[0] !== 0x0a) await file.write('\n');
+    }
+    return new LogFile(file, options);
   }
 
   /** Queues one line (with its newline); never blocks, never throws. */
