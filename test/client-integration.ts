@@ -1,11 +1,9 @@
-import { createServer } from 'node:net';
-import { once } from 'node:events';
 import { pino } from 'pino';
 import t from 'tap';
 import { auditLog } from '../src/client/audit.js';
 import type { ClientEvent } from '../src/client/types.js';
 import { runClient } from '../src/client/run.js';
-import { LineClient, readLog, startTestServer } from './fixtures/server.js';
+import { LineClient, readLog, startTestServer, unusedPort } from './fixtures/server.js';
 
 // Fast timings: 20 ms ticks, switches every 200-400 ms, quick reconnects.
 const FAST = {
@@ -93,11 +91,7 @@ t.test('BYE SHUTTING_DOWN: reconnects, says HELLO, continues from the server val
 });
 
 t.test('a refused connection is retried with backoff until the server is up', async (t) => {
-  const probe = createServer().listen(0, '127.0.0.1');
-  await once(probe, 'listening');
-  const port = (probe.address() as { port: number }).port;
-  probe.close();
-  await once(probe, 'close');
+  const port = await unusedPort();
   const alice = client(port);
   await alice.until(is('reconnecting'), 3);
   const delays = alice.events.flatMap((e) => (e.type === 'reconnecting' ? [e.delayMs] : []));

@@ -3,7 +3,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import t from 'tap';
 import type { ConnectionEvents } from '../src/client/connection.js';
 import { tcpConnector } from '../src/client/socket.js';
-import type { TestLike } from './fixtures/server.js';
+import { unusedPort, type TestLike } from './fixtures/server.js';
 
 /** A server on 127.0.0.1 port 0 that runs `onSocket` for each connection; closed in teardown. */
 async function serve(t: TestLike, onSocket: (s: Socket) => void): Promise<number> {
@@ -67,11 +67,7 @@ t.test(
 );
 
 t.test('a refused connection reports its error code', async (t) => {
-  const free = createServer().listen(0, '127.0.0.1');
-  await once(free, 'listening');
-  const unused = (free.address() as { port: number }).port;
-  free.close();
-  await once(free, 'close');
+  const unused = await unusedPort();
   const c = open(unused);
   t.equal(await c.closed, 'ECONNREFUSED');
   t.notOk(c.opened());
