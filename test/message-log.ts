@@ -1,0 +1,74 @@
+import t from 'tap';
+import { pino } from 'pino';
+import { LOG_LINE_CAP } from '../src/limits.js';
+import { MessageLog, type Direction } from '../src/log/message-log.js';
+
+const NOW = 1_795_000_000_123;
+
+/** What pino itself writes for a line record, with the message log's options. */
+function pinoRecord(dir: Direction, text: string, conn: number, id?: string): string {
+  const out: string[] = [];
+  const root = pino(
+    { base: null, messageKey: 'line', timestamp: () => `,"time":${NOW}` },
+    { write: (s: string) => out.push(s) },
+  );
+  const child = root.child(id === undefined ? { conn } : { conn, id });
+  if (text.length <= LOG_LINE_CAP) child.info({ dir }, text);
+  else child.info({ dir, truncated: text.length }, text.slice(0, LOG_LINE_CAP));
+  return out.join('');
+}
+
+function record(dir: Direction, text: string, conn: number, id?: string): string {
+  const out: string[] = [];
+  new MessageLog({ write: (s) => out.push(s) }, () => NOW).forConnection(conn, id).line(dir, text);
+  return out.join('');
+}
+
+t.test('a line record is byte for byte what pino writes', async (t) => {
+  const lines = [
+    'VALUE 42',
+    'OK 42',
+    '',
+    'hello "world" \\ back',
+    'tab\there\r and \u0000 nul \u001b[2J',
+    'caf\u00e9 \u{1f600} \u4e2d\u6587',
+    '\ufffd\ufffd',
+    'x'.repeat(LOG_LINE_CAP),
+    'y'.repeat(LOG_LINE_CAP + 1),
+    '\u00e9'.repeat(LOG_LINE_CAP + 7),
+  ];
+  for (const text of lines) {
+    for (const [conn, id] of [
+      [1, undefined],
+      [70_000, 'alice'],
+      [3, 'a.b-c_9'],
+    ] as const) {
+      for (const dir of ['in', 'out'] as const) {
+        t.equal(
+          record(dir, text, conn, id),
+          pinoRecord(dir, text, conn, id),
+          `${dir} ${JSON.stringify(text.slice(0, 24))} (${text.length} chars) conn ${conn} id ${id}`,
+        );
+      }
+    }
+  }
+});
+
+t.test('the characters JSON leaves raw are escaped, and read back exactly', async (t) => {
+  const text = 'PING \u007f \u0085 \u009b2J \u2028 \u2029 end';
+  const rec = record('in', text, 1);
+  t.notMatch(rec, /[\u007f-\u009f\u2028\u2029]/, 'no raw DEL, C1 or line separator');
+  t.match(rec, '\\u009b2J');
+  t.equal(JSON.parse(rec).line, text);
+});
+
+t.test('events carry the connection bindings, in pino order', async (t) => {
+  const out: string[] = [];
+  const log = new MessageLog({ write: (s) => out.push(s) }, () => NOW);
+  log.forConnection(5).event('open', { remote: '127.0.0.1:1' });
+  log.forConnection(5, 'bob').event('close', { remote: '127.0.0.1:1', reason: 'quit \u009b' });
+  t.same(out, [
+    `{"level":30,"time":${NOW},"conn":5,"event":"open","remote":"127.0.0.1:1"}\n`,
+    `{"level":30,"time":${NOW},"conn":5,"id":"bob","event":"close","remote":"127.0.0.1:1","reason":"quit \\u009b"}\n`,
+  ]);
+});
