@@ -205,6 +205,25 @@ export function writeReport(results, mdPath, svgPath) {
       p();
       p(`Note: ${spec.note}.`);
     }
+    const budget = cpuBudget(spec);
+    if (budget.length > 0) {
+      p();
+      p('### CPU per reply, and what 18,000 clients would need');
+      p();
+      p(
+        'At the largest passing step of each server: CPU (the server process, and all generator processes) divided by replies per second, and what both would use at 18,000 clients if that cost per reply held. The server and the generator share the machine, so the count a server can hold is roughly where the two together use up its cores.',
+      );
+      p();
+      p(
+        '| server | at | server CPU per reply | generator CPU per reply | both, at 18,000 clients |',
+      );
+      p('| --- | --- | --- | --- | --- |');
+      for (const b of budget) {
+        p(
+          `| ${b.side} | ${int(b.clients)} clients | ${b.serverUs.toFixed(1)} µs | ${b.generatorUs.toFixed(1)} µs | ${cores(b.coresAt18k)} of ${m.cores} cores |`,
+        );
+      }
+    }
     writeFileSync(svgPath, chart(spec));
   }
 
@@ -283,6 +302,31 @@ export function writeReport(results, mdPath, svgPath) {
 }
 
 /** An SVG line chart of p99 against client count for both servers, with a log latency axis. */
+/**
+ * CPU per reply at the largest passing spec step (the operating point nearest the limit; small
+ * steps are dominated by fixed costs such as Parity's commits), and the cores server plus
+ * generator would need at 18,000 clients if that cost per reply held.
+ * @param {any} spec
+ */
+export function cpuBudget(spec) {
+  const out = [];
+  for (const side of /** @type {const} */ (['parity', 'baseline'])) {
+    const passed = spec.detail[side].filter(
+      (/** @type {any} */ s) => s.pass && s.repliesPerSec > 0,
+    );
+    const s = passed.reduce(
+      (/** @type {any} */ a, /** @type {any} */ b) => (b.clients > a.clients ? b : a),
+      passed[0],
+    );
+    if (s === undefined) continue;
+    const serverUs = (s.serverCpuCores / s.repliesPerSec) * 1e6;
+    const generatorUs = (s.genCpuCores / s.repliesPerSec) * 1e6;
+    const coresAt18k = ((serverUs + generatorUs) * (s.repliesPerSec / s.clients) * 18_000) / 1e6;
+    out.push({ side, clients: s.clients, serverUs, generatorUs, coresAt18k });
+  }
+  return out;
+}
+
 export function chart(/** @type {any} */ spec) {
   const W = 720;
   const H = 400;
