@@ -121,3 +121,14 @@ t.test(
     );
   },
 );
+
+t.test('stdout closed by its reader (bin/client | head): QUIT and exit 0', async (t) => {
+  const server = await spawnServer(t);
+  const carol = spawnClient(t, ['--id', 'carol', '--port', String(server.port)]);
+  await carol.until(1, 'received', /^VALUE /);
+  carol.child.stdout.destroy(); // what `head` does once it has its lines
+  t.equal(await carol.exited, 0, 'the client stops instead of counting on unseen');
+  t.equal(await server.stop('SIGTERM'), 0);
+  const carolLines = (await readLog(server.logPath)).filter((r) => r['id'] === 'carol');
+  t.match(carolLines.at(-1), { event: 'close', reason: 'quit' }, 'it said QUIT and was answered');
+});

@@ -94,10 +94,17 @@ export async function parseArgs(argv: string[]): Promise<ClientArgs | number> {
 export async function main(argv: string[]): Promise<number> {
   const args = await parseArgs(argv);
   if (typeof args === 'number') return args;
+  let outputClosed = false;
   const logger = createLogger({
     id: args.id,
     quiet: args.quiet,
     pretty: process.stdout.isTTY === true,
+    // Once, and not from inside the failing write: stopping logs an event, which fails again.
+    onOutputError: () => {
+      if (outputClosed) return;
+      outputClosed = true;
+      queueMicrotask(() => client.stop('output closed'));
+    },
   });
   const client = runClient({
     ...args,

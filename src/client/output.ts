@@ -10,6 +10,11 @@ export type OutputOptions = {
   pretty: boolean;
   /** Where to write; stdout by default. Tests pass a stream they read back. */
   destination?: DestinationStream;
+  /**
+   * Stdout failed, typically EPIPE: its reader is gone (`bin/client | head`). The client should
+   * stop then, as `yes | head` does, instead of counting on unseen.
+   */
+  onOutputError?: (err: NodeJS.ErrnoException) => void;
 };
 
 /**
@@ -20,7 +25,10 @@ export function createLogger(options: OutputOptions): Logger {
   const level = options.quiet ? 'error' : 'info';
   const base = { name: options.id, level, base: { pid: process.pid } };
   if (!options.pretty) {
-    return pino(base, options.destination ?? pino.destination({ dest: 1, sync: true }));
+    if (options.destination) return pino(base, options.destination);
+    const stdout = pino.destination({ dest: 1, sync: true });
+    stdout.on('error', (err: NodeJS.ErrnoException) => options.onOutputError?.(err));
+    return pino(base, stdout);
   }
   const stream = pinoPretty({
     destination: options.destination ?? 1,
