@@ -87,6 +87,25 @@ t.test(
   },
 );
 
+t.test('a second bin/server on the same state file exits 1 and names the first', async (t) => {
+  const dir = tempDir(t);
+  const first = await spawnServer(t, { dir });
+  const second = spawnSync(
+    process.execPath,
+    [SERVER_BIN, '--port', '0', '--state', first.statePath, '--log', join(dir, 'other.log')],
+    { encoding: 'utf8', timeout: 10_000 },
+  );
+  t.equal(second.status, 1);
+  t.equal(
+    second.stderr,
+    `parity-server: cannot start: ${first.statePath} is in use by another Parity server ` +
+      `(pid ${first.child.pid}); stop it first, or give this one another --state\n`,
+  );
+  t.equal(await first.stop('SIGKILL'), 'SIGKILL');
+  const third = await spawnServer(t, { dir });
+  t.equal(await third.stop('SIGTERM'), 0, 'a killed server leaves no lock behind');
+});
+
 // CI (CI=true) installs netcat-openbsd and always runs this. On a newcomer's machine without nc,
 // `npm test` says so instead of failing on a tool the project cannot install for them.
 const noNc =

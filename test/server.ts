@@ -1,8 +1,9 @@
 import t from 'tap';
-import { promises as fsp, readFileSync } from 'node:fs';
+import { existsSync, promises as fsp, readFileSync } from 'node:fs';
 import { failingOpenFs } from './fixtures/failing-fs.js';
 import { LineClient, readLog, startTestServer } from './fixtures/server.js';
 import { parseReply } from '../src/protocol/replies.js';
+import { startServer } from '../src/server/server.js';
 
 t.test('a session: every verb, any case, blank lines get nothing', async (t) => {
   const { port } = await startTestServer(t);
@@ -284,3 +285,21 @@ t.test(
     t.same(JSON.parse(readFileSync(statePath, 'utf8')), { slow: 8 }, 'the final write still lands');
   },
 );
+
+t.test('one server per state file: a second is refused and changes nothing', async (t) => {
+  const first = await startTestServer(t);
+  const c = await LineClient.connect(t, first.port);
+  t.same(await c.request('HELLO one', 'VALUE 4'), ['VALUE 0', 'OK 4']);
+  const temp = `${first.statePath}.tmp-999999-1`; // an unfinished write the first server owns
+  await fsp.writeFile(temp, '{}');
+  await t.rejects(
+    startServer({ port: 0, statePath: first.statePath, logPath: `${first.logPath}.2` }),
+    { message: new RegExp(`in use by another Parity server \\(pid ${process.pid}\\)`) },
+  );
+  t.ok(existsSync(temp), 'the refused server did not clean the first one’s files');
+  t.same(await c.request('VALUE 5'), ['OK 5'], 'the first server carries on');
+  await first.server.close();
+  const second = await startTestServer(t, { statePath: first.statePath });
+  const d = await LineClient.connect(t, second.port);
+  t.same(await d.request('HELLO one'), ['VALUE 5'], 'once it has stopped, the file is free');
+});

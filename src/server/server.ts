@@ -6,6 +6,7 @@ import { SERVER_DEFAULTS, type ServerLimits } from '../limits.js';
 import { LogFile, type LogFileOptions } from '../log/log-file.js';
 import { MessageLog } from '../log/message-log.js';
 import { formatReply } from '../protocol/replies.js';
+import { lockStateFile } from '../store/state-lock.js';
 import { Store, type StoreOptions } from '../store/store.js';
 import { Connection, LINGER_MS } from './connection.js';
 
@@ -43,14 +44,22 @@ const LOG_BUFFER_CAP = 16 * 1024 * 1024;
 export async function startServer(options: ServerOptions): Promise<ParityServer> {
   const logger = options.logger ?? pino({ level: 'silent' });
   const limits: ServerLimits = { ...SERVER_DEFAULTS, ...options.limits };
-  const logFile = await LogFile.open(options.logPath, {
-    flushMs: options.logFlushMs ?? SERVER_DEFAULTS.logFlushMs,
-    maxBufferedBytes: LOG_BUFFER_CAP,
-    clock: realClock,
-    onError: (err) => logger.error({ err }, 'message log write failed'),
-    ...(options.logFs ? { fs: options.logFs } : {}),
-  });
+  // Before anything touches the state folder: a second server must not even clean its temp files.
+  const lock = await lockStateFile(options.statePath);
+  let logFile: LogFile;
   let store: Store;
+  try {
+    logFile = await LogFile.open(options.logPath, {
+      flushMs: options.logFlushMs ?? SERVER_DEFAULTS.logFlushMs,
+      maxBufferedBytes: LOG_BUFFER_CAP,
+      clock: realClock,
+      onError: (err) => logger.error({ err }, 'message log write failed'),
+      ...(options.logFs ? { fs: options.logFs } : {}),
+    });
+  } catch (err) {
+    await lock.release();
+    throw err;
+  }
   try {
     store = await Store.open(options.statePath, {
       journal: logFile,
@@ -59,6 +68,7 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
     });
   } catch (err) {
     await logFile.close().catch(() => {});
+    await lock.release();
     throw err;
   }
   const messageLog = new MessageLog(logFile);
@@ -103,6 +113,7 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
     once(server, 'error').then(([err]) => Promise.reject(err)),
   ]).catch(async (err: unknown) => {
     await logFile.close().catch(() => {});
+    await lock.release();
     throw err;
   });
   const address = server.address();
@@ -119,6 +130,7 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
     clearTimeout(timer);
     await store.sync().catch((err: unknown) => logger.error({ err }, 'final state write failed'));
     await logFile.close().catch((err: unknown) => logger.error({ err }, 'final log write failed'));
+    await lock.release(); // last: the files are final, another server may take them now
   }
 
   return {

@@ -1,0 +1,55 @@
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdir, realpath } from 'node:fs/promises';
+import { connect, createServer } from 'node:net';
+import { basename, dirname, join } from 'node:path';
+
+export interface StateLock {
+  release(): Promise<void>;
+}
+
+/**
+ * One server per state file. Two servers on one file would each rewrite it from their own table,
+ * so values one of them acknowledged would vanish when the other next commits.
+ *
+ * The lock is a Linux abstract Unix socket named after the file's real path: binding the name is
+ * exclusive on the machine, creates no file, and the kernel frees it when the process ends, however
+ * it ends, so a crash (kill -9) never leaves a stale lock behind to clear by hand. The holder
+ * answers each connection with its pid, so the refusal can name it. Elsewhere (no abstract
+ * sockets) there is no lock.
+ */
+export async function lockStateFile(statePath: string): Promise<StateLock> {
+  if (process.platform !== 'linux') return { release: async () => {} };
+  // The folder's real path (the file may not exist yet), so a symlinked path finds the same lock.
+  await mkdir(dirname(statePath), { recursive: true });
+  const real = join(await realpath(dirname(statePath)), basename(statePath));
+  const name = `\0parity-state-${createHash('sha256').update(real).digest('hex')}`;
+  const holder = createServer((peer) => peer.end(`${process.pid}\n`));
+  try {
+    holder.listen(name);
+    await once(holder, 'listening');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    const pid = await holderPid(name);
+    throw new Error(
+      `${statePath} is in use by another Parity server${pid === null ? '' : ` (pid ${pid})`}; ` +
+        'stop it first, or give this one another --state',
+      { cause: err },
+    );
+  }
+  holder.unref(); // the lock alone must not keep the process running
+  return {
+    release: () => new Promise<void>((resolve) => holder.close(() => resolve())),
+  };
+}
+
+/** The pid the lock's holder reports, or null if it does not answer within a second. */
+async function holderPid(name: string): Promise<string | null> {
+  const socket = connect(name);
+  socket.setTimeout(1_000, () => socket.destroy());
+  let text = '';
+  socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+  socket.on('error', () => {});
+  await once(socket, 'close');
+  return /^\d+\n$/.test(text) ? text.trim() : null;
+}
