@@ -1,5 +1,7 @@
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer, type Server, type Socket } from 'node:net';
+import { connect as netConnect, createServer, type Server, type Socket } from 'node:net';
+import { createInterface } from 'node:readline';
 import t from 'tap';
 import type { ConnectionEvents } from '../src/client/connection.js';
 import { tcpConnector } from '../src/client/socket.js';
@@ -21,7 +23,7 @@ async function serve(t: TestLike, onSocket: (s: Socket) => void): Promise<number
 }
 
 /** Connects and records the events; `closed` resolves with the close reason. */
-function open(port: number, maxReplyBytes = 64) {
+function open(port: number, maxReplyBytes = 64, connectTimeoutMs = 5000) {
   const lines: string[] = [];
   let opened = false;
   let onClose: (reason: string) => void = () => {};
@@ -31,9 +33,7 @@ function open(port: number, maxReplyBytes = 64) {
     onLine: (line) => lines.push(line),
     onClose: (reason) => onClose(reason),
   };
-  const conn = tcpConnector({ host: '127.0.0.1', port, maxReplyBytes, connectTimeoutMs: 5000 })(
-    events,
-  );
+  const conn = tcpConnector({ host: '127.0.0.1', port, maxReplyBytes, connectTimeoutMs })(events);
   return { conn, lines, closed, opened: () => opened };
 }
 
@@ -91,4 +91,35 @@ t.test('lines stop once the client closes in reaction to one', async (t) => {
   );
   await done;
   t.same(lines, ['BYE TAKEN_OVER x']);
+});
+
+/**
+ * A port whose connects hang: a python3 listener (backlog 0) that never accepts, its one queue
+ * slot taken, so Linux drops further SYNs and the connect waits. Node cannot stop accepting.
+ */
+async function hangingPort(t: TestLike): Promise<number> {
+  const listener = spawn('python3', [
+    '-c',
+    [
+      'import socket, sys, time',
+      's = socket.socket()',
+      "s.bind(('127.0.0.1', 0))",
+      's.listen(0)',
+      'print(s.getsockname()[1], flush=True)',
+      'sys.stdin.read()', // until the test ends
+    ].join('\n'),
+  ]);
+  t.teardown(() => listener.kill('SIGKILL'));
+  const [line] = (await once(createInterface({ input: listener.stdout }), 'line')) as [string];
+  const port = Number(line);
+  const filler = netConnect({ host: '127.0.0.1', port });
+  await once(filler, 'connect');
+  t.teardown(() => filler.destroy());
+  return port;
+}
+
+t.test('a connect that never completes is abandoned after connectTimeoutMs', async (t) => {
+  const c = open(await hangingPort(t), 64, 300);
+  t.equal(await c.closed, 'no connection within 300 ms');
+  t.notOk(c.opened(), 'never opened');
 });
