@@ -17,6 +17,10 @@ export interface StateLock {
  * it ends, so a crash (kill -9) never leaves a stale lock behind to clear by hand. The holder
  * answers each connection with its pid, so the refusal can name it. Elsewhere (no abstract
  * sockets) there is no lock.
+ *
+ * Limits: abstract names have no permissions, so another local user who binds the name first keeps
+ * the server from starting (the refusal names their pid; the data is never touched). The name is
+ * per network namespace, so containers sharing a volume but not a network do not see each other.
  */
 export async function lockStateFile(statePath: string): Promise<StateLock> {
   if (process.platform !== 'linux') return { release: async () => {} };
