@@ -1,9 +1,13 @@
 import t from 'tap';
-import { existsSync, promises as fsp, readFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { existsSync, promises as fsp, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { failingOpenFs } from './fixtures/failing-fs.js';
-import { LineClient, readLog, startTestServer } from './fixtures/server.js';
+import { LineClient, readLog, startTestServer, tempDir } from './fixtures/server.js';
 import { parseReply } from '../src/protocol/replies.js';
 import { startServer } from '../src/server/server.js';
+import { StateFileError } from '../src/store/state-file.js';
 
 t.test('a session: every verb, any case, blank lines get nothing', async (t) => {
   const { port } = await startTestServer(t);
@@ -302,4 +306,23 @@ t.test('one server per state file: a second is refused and changes nothing', asy
   const second = await startTestServer(t, { statePath: first.statePath });
   const d = await LineClient.connect(t, second.port);
   t.same(await d.request('HELLO one'), ['VALUE 5'], 'once it has stopped, the file is free');
+});
+
+t.test('a start that fails after taking the lock releases it', async (t) => {
+  const dir = tempDir(t);
+  const statePath = join(dir, 'state.json');
+  const logPath = join(dir, 'messages.log');
+  const busy = createServer().listen(0, '127.0.0.1');
+  await once(busy, 'listening');
+  t.teardown(() => busy.close());
+  const port = (busy.address() as AddressInfo).port;
+  await t.rejects(startServer({ host: '127.0.0.1', port, statePath, logPath }), {
+    code: 'EADDRINUSE',
+  });
+  writeFileSync(statePath, '{"a": 100}');
+  await t.rejects(startServer({ port: 0, statePath, logPath }), StateFileError);
+  writeFileSync(statePath, '{"a": 1}');
+  const s = await startTestServer(t, { statePath, logPath });
+  const c = await LineClient.connect(t, s.port);
+  t.same(await c.request('HELLO a'), ['VALUE 1'], 'the third start gets the file');
 });
