@@ -18,6 +18,16 @@ export const SERVER_DEFAULTS = {
   /** Connections beyond this are refused at accept (`BYE SERVER_BUSY`); fits `ulimit -n` 20000. */
   maxClients: 10_000,
   /**
+   * Connections from one remote address beyond this are refused (`BYE SERVER_BUSY`), so one host
+   * cannot take every slot. High enough for a NAT, a test rig or the demo on one machine.
+   */
+  maxClientsPerAddress: 1_000,
+  /**
+   * Most ids the state holds; `HELLO` of a new id past it is `ERR ID_LIMIT`. Each id costs every
+   * commit and every start: 1M ids is a ~25 MB state file that loads in about a second.
+   */
+  maxIds: 1_000_000,
+  /**
    * Unsent reply bytes per connection before the server stops reading that peer. Replies are ~8
    * bytes, so a peer that reads at all never gets near it; 10,000 stuck peers cost at most ~640 MiB.
    */
@@ -29,14 +39,35 @@ export const SERVER_DEFAULTS = {
    * always logged) and at least this often otherwise (PING, EVEN, … replies).
    */
   logFlushMs: 200,
+  /**
+   * Most bytes of message-log records held in memory (unwritten, or kept for retry while the disk
+   * refuses writes). Readers are paused well before it is reached, so lines are dropped only if the
+   * disk stays broken; a dropped request line is answered `ERR STORAGE`, never `OK`.
+   */
+  logBufferBytes: 16 * 1024 * 1024,
+  /** The message log is rotated at a record boundary once it reaches this size; 0 turns it off. */
+  logMaxBytes: 1024 * 1024 * 1024,
+  /** Rotated logs kept (`messages.log.1` newest … `.N` oldest); older ones are removed. */
+  logKeep: 5,
   /** On SIGTERM, peers that have not taken their last replies by then are disconnected. */
   shutdownTimeoutMs: 3_000,
 } as const;
+
+/**
+ * File descriptors kept free beyond one per client: the listener, state writes (temp file and
+ * folder), the message log and its rotation, the lock, stdio. Redis reserves 32 the same way.
+ */
+export const FD_HEADROOM = 32;
+
+/** Longest timer Node honours; a longer one fires after 1 ms. Every `*-ms` flag is capped by it. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export type ServerLimits = {
   maxLineBytes: number;
   idleTimeoutMs: number;
   maxClients: number;
+  maxClientsPerAddress: number;
+  maxIds: number;
   outputCapBytes: number;
   drainTimeoutMs: number;
   shutdownTimeoutMs: number;

@@ -17,6 +17,10 @@ export type ServerOptions = {
   logPath: string;
   limits?: Partial<ServerLimits>;
   logFlushMs?: number;
+  /** Message log memory cap, rotation size (0: off) and rotated files kept; see SERVER_DEFAULTS. */
+  logBufferBytes?: number;
+  logMaxBytes?: number;
+  logKeep?: number;
   /** Operational messages (not the message log). Silent if omitted. */
   logger?: Logger;
   random?: Random;
@@ -31,6 +35,8 @@ export interface ParityServer {
   readonly port: number;
   readonly store: Store;
   readonly connections: number;
+  /** Reopens the message log at its path (SIGHUP after logrotate moved it). */
+  reopenLog(): Promise<void>;
   /** Graceful stop: no new connections, answer what was received, BYE, flush state and log. */
   close(): Promise<void>;
 }
@@ -140,6 +146,8 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
     get connections() {
       return open.size;
     },
+    // Placeholder until LogFile.reopen lands (issue 11); the CLI already wires SIGHUP to it.
+    reopenLog: () => Promise.reject(new Error('log reopen is not implemented yet')),
     close() {
       closing ??= shutdown();
       return closing;
