@@ -1,6 +1,6 @@
 import t from 'tap';
 import fc from 'fast-check';
-import { LineDecoder } from '../src/protocol/decoder.js';
+import { LineDecoder, lineText } from '../src/protocol/decoder.js';
 
 const feed = (decoder: LineDecoder, ...chunks: string[]) =>
   chunks.flatMap((c) => decoder.push(Buffer.from(c, 'latin1')));
@@ -81,12 +81,41 @@ t.test('a huge chunk with no LF is refused without being copied', async (t) => {
   t.equal(d.buffered, 0);
 });
 
-t.test('UTF-8 split across chunks is decoded whole; invalid bytes become U+FFFD', async (t) => {
-  const d = new LineDecoder(64);
-  const euro = Buffer.from('€\n');
-  t.same([...d.push(euro.subarray(0, 1)), ...d.push(euro.subarray(1))], ['€']);
-  t.same(d.push(Buffer.from([0xff, 0x41, 0x0a])), ['\ufffdA']);
+t.test(
+  'lines are byte strings: UTF-8 split across chunks and invalid bytes kept exactly',
+  async (t) => {
+    const d = new LineDecoder(64);
+    const euro = Buffer.from('€\n');
+    const [line] = [...d.push(euro.subarray(0, 1)), ...d.push(euro.subarray(1))];
+    t.equal(line, '\u00e2\u0082\u00ac', 'one char per byte');
+    t.same(lineText(line!), { text: '€', raw: null }, 'valid UTF-8 reads back as text, no raw');
+    const [bad] = d.push(Buffer.from([0xff, 0x41, 0x0a]));
+    t.equal(bad, '\u00ffA');
+    t.same(lineText(bad!), { text: '\ufffdA', raw: Buffer.from([0xff, 0x41]).toString('base64') });
+    t.same(lineText('PING'), { text: 'PING', raw: null }, 'ASCII is itself');
+  },
+);
+
+t.test('property: lineText gives back the exact bytes of any line', async (t) => {
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
+      const buf = Buffer.from(bytes);
+      const { text, raw } = lineText(buf.toString('latin1'));
+      const back = raw === null ? Buffer.from(text, 'utf8') : Buffer.from(raw, 'base64');
+      return back.equals(buf);
+    }),
+  );
 });
+
+t.test(
+  'a CR at the end of a half-closed last line is dropped, as if its LF had come',
+  async (t) => {
+    // protocol.md: the unterminated last line counts as if an LF followed it.
+    const d = new LineDecoder(64);
+    t.same(d.push(Buffer.from('PING\r')), []);
+    t.same(d.end(), ['PING']);
+  },
+);
 
 t.test('property: chunking never changes the decoded lines', async (t) => {
   fc.assert(

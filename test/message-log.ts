@@ -20,7 +20,9 @@ function pinoRecord(dir: Direction, text: string, conn: number, id?: string): st
 
 function record(dir: Direction, text: string, conn: number, id?: string): string {
   const out: string[] = [];
-  new MessageLog({ write: (s) => out.push(s) }, () => NOW).forConnection(conn, id).line(dir, text);
+  new MessageLog({ write: (s) => void out.push(s) }, () => NOW)
+    .forConnection(conn, id)
+    .line(dir, text);
   return out.join('');
 }
 
@@ -62,9 +64,22 @@ t.test('the characters JSON leaves raw are escaped, and read back exactly', asyn
   t.equal(JSON.parse(rec).line, text);
 });
 
+t.test('invalid UTF-8 carries its exact bytes; a run of blank lines is one record', async (t) => {
+  const out: string[] = [];
+  const log = new MessageLog({ write: (s) => void out.push(s) }, () => NOW).forConnection(2, 'al');
+  t.equal(log.line('in', '\ufffdA', '/0E='), true, 'a record the sink took');
+  log.blank(12_345);
+  t.same(out, [
+    `{"level":30,"time":${NOW},"conn":2,"id":"al","dir":"in","raw":"/0E=","line":"\ufffdA"}\n`,
+    `{"level":30,"time":${NOW},"conn":2,"id":"al","dir":"in","blank":12345}\n`,
+  ]);
+  const full = new MessageLog({ write: () => false }, () => NOW).forConnection(1);
+  t.equal(full.line('in', 'VALUE 1'), false, 'a record the sink dropped');
+});
+
 t.test('events carry the connection bindings, in pino order', async (t) => {
   const out: string[] = [];
-  const log = new MessageLog({ write: (s) => out.push(s) }, () => NOW);
+  const log = new MessageLog({ write: (s) => void out.push(s) }, () => NOW);
   log.forConnection(5).event('open', { remote: '127.0.0.1:1' });
   log.forConnection(5, 'bob').event('close', { remote: '127.0.0.1:1', reason: 'quit \u009b' });
   t.same(out, [

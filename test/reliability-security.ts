@@ -53,8 +53,19 @@ const HOSTILE: Buffer[] = [
 ].map((s) => Buffer.from(s));
 HOSTILE.push(Buffer.from([0x50, 0x49, 0xff, 0xfe, 0xc0, 0x80, 0x4e, 0x47])); // invalid UTF-8
 
-/** What the server makes of a line: UTF-8 with replacement characters, one final CR dropped. */
-const asLine = (bytes: Buffer) => bytes.toString('utf8').replace(/\r$/, '');
+/** The bytes the server logs for a line: all of them, but one final CR; a blank line is counted. */
+const asLogged = (bytes: Buffer) => {
+  const line = bytes.at(-1) === 0x0d ? bytes.subarray(0, -1) : bytes;
+  return line.length === 0 ? '(1 blank)' : line.toString('hex');
+};
+
+/** A request record's exact bytes: `raw` (base64) when they were not UTF-8, else `line`. */
+const loggedBytes = (r: Record<string, unknown>) =>
+  typeof r.blank === 'number'
+    ? `(${r.blank} blank)`
+    : typeof r.raw === 'string'
+      ? Buffer.from(r.raw, 'base64').toString('hex')
+      : Buffer.from(String(r.line), 'utf8').toString('hex');
 
 async function logOf(t: Test, lines: Buffer[]) {
   const dir = tempDir(t);
@@ -77,12 +88,14 @@ t.test('peer bytes cannot inject into the message log', async (t) => {
   );
   const { records, bad } = parseLogText(bytes.toString('utf8'));
   t.same(bad, [], 'every log line parses as one JSON record');
-  const received = records.filter((r) => r.dir === 'in').map((r) => r.line);
+  const received = records.filter((r) => r.dir === 'in').map(loggedBytes);
   t.same(
     received,
-    [...HOSTILE.map(asLine), 'HELLO after', 'QUIT'],
-    'each `line` round-trips exactly',
+    [...HOSTILE, Buffer.from('HELLO after'), Buffer.from('QUIT')].map(asLogged),
+    'each request line round-trips byte for byte (invalid UTF-8 through `raw`)',
   );
+  const invalid = records.find((r) => typeof r.raw === 'string');
+  t.equal(invalid?.line, 'PI\ufffd\ufffd\ufffd\ufffdNG', 'and reads as text with U+FFFD');
   t.same(
     records.filter((r) => r.event !== undefined).map((r) => r.event),
     ['open', 'close'],

@@ -1,8 +1,14 @@
+import { isUtf8 } from 'node:buffer';
+
 const LF = 0x0a;
 const CR = 0x0d;
 
 /**
  * Splits a byte stream into lines. Pure: bytes in, strings out, no I/O.
+ *
+ * Lines come back as byte strings (latin1: one char per byte, U+0000-U+00FF), not decoded UTF-8:
+ * every valid request is ASCII, so parsing is unaffected, while an echo can count bytes and the
+ * message log can record exactly what arrived, invalid UTF-8 included (see `lineText`).
  *
  * A line ends at LF; one CR just before the LF is dropped. A line longer than `maxLineBytes` (not
  * counting LF or CRLF) sets `overflowed` and the decoder stops: lines returned before that are
@@ -85,7 +91,7 @@ export class LineDecoder {
   #line(buf: Buffer, start: number, end: number): string | null {
     if (end > start && buf[end - 1] === CR) end--;
     if (end - start > this.maxLineBytes) return this.#overflow();
-    return buf.toString('utf8', start, end);
+    return buf.toString('latin1', start, end);
   }
 
   #hold(rest: Buffer): void {
@@ -106,4 +112,17 @@ export class LineDecoder {
     this.#chunk = null;
     return null;
   }
+}
+
+const NON_ASCII_RE = /[\u0080-\uffff]/;
+
+/**
+ * A decoded line (a byte string) as text for people: its UTF-8 reading, and `raw`, the bytes in
+ * base64, only when they are not valid UTF-8 (the text then shows U+FFFD where they were), so a
+ * log record always gives back exactly the bytes received. Pure; ASCII costs one regex test.
+ */
+export function lineText(bytes: string): { text: string; raw: string | null } {
+  if (!NON_ASCII_RE.test(bytes)) return { text: bytes, raw: null };
+  const buf = Buffer.from(bytes, 'latin1');
+  return { text: buf.toString('utf8'), raw: isUtf8(buf) ? null : buf.toString('base64') };
 }

@@ -18,9 +18,13 @@ export function isValidId(text: string): boolean {
   return ID_RE.test(text);
 }
 
-/** Short, quoted, printable-ASCII echo of peer input, safe to put in a reply or a terminal. */
-export function echo(text: string): string {
-  const cut = text.length > ECHO_CAP ? text.slice(0, ECHO_CAP) + '...' : text;
+/**
+ * Short, quoted, printable-ASCII echo of peer input, safe to put in a reply or a terminal. `bytes`
+ * is a byte string as the decoder returns it (one char per byte), so the cap counts bytes and each
+ * byte outside printable ASCII, not each character, becomes `?` (as protocol.md says).
+ */
+export function echo(bytes: string): string {
+  const cut = bytes.length > ECHO_CAP ? bytes.slice(0, ECHO_CAP) + '...' : bytes;
   return `"${cut.replace(/[^\x20-\x7e]/g, '?')}"`;
 }
 
