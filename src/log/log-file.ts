@@ -58,6 +58,12 @@ export class LogFile implements Journal {
     return new LogFile(file, options);
   }
 
+  // Stand-ins until the bounded-backlog work lands (issue 11): never backlogged, so never drains.
+  onDrain: (() => void) | null = null;
+  get backlogged(): boolean {
+    return false;
+  }
+
   /** Queues one line (with its newline); never blocks, never throws. */
   write(text: string): void {
     const most = text.length * 3; // UTF-8 bytes per UTF-16 unit, at most

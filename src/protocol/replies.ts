@@ -6,6 +6,7 @@ export const ERR_CODES = [
   'NOT_IDENTIFIED',
   'ALREADY_IDENTIFIED',
   'STORAGE',
+  'ID_LIMIT',
 ] as const;
 export const BYE_CODES = [
   'LINE_TOO_LONG',

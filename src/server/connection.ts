@@ -1,10 +1,10 @@
 import type { Socket } from 'node:net';
 import type { Random } from '../clock.js';
-import type { ServerLimits } from '../limits.js';
+import { LINES_PER_TURN, type ServerLimits } from '../limits.js';
 import type { ConnectionLog, MessageLog } from '../log/message-log.js';
-import { LineDecoder } from '../protocol/decoder.js';
+import { LineDecoder, lineText } from '../protocol/decoder.js';
 import { formatReply, type ByeCode } from '../protocol/replies.js';
-import { parseRequest } from '../protocol/requests.js';
+import { parseRequest, type Verb } from '../protocol/requests.js';
 import type { Store } from '../store/store.js';
 import { handle, type Session } from './handlers.js';
 import { ReplyQueue } from './reply-queue.js';
@@ -17,6 +17,9 @@ const WAITING_REPLY_BYTES = 16;
  */
 export const LINGER_MS = 2_000;
 
+/** Requests that change or read stored state: never acknowledged unless their line is logged. */
+const LOGGED_BEFORE_HANDLING = new Set<Verb>(['HELLO', 'VALUE']);
+
 export type ConnectionDeps = {
   store: Store;
   random: Random;
@@ -25,11 +28,17 @@ export type ConnectionDeps = {
   /** Registers `conn` as `id`; returns the connection that held it before, if any. */
   claim(id: string, conn: Connection): Connection | undefined;
   closed(conn: Connection): void;
+  /** True while the message log holds more unwritten records than it should take more of. */
+  logBacklogged(): boolean;
+  /** Calls `conn.resumeAfterLog()` once the log has caught up. */
+  waitForLog(conn: Connection): void;
 };
 
 /** The socket adapter: bytes to lines to handlers, replies back in order, limits enforced. */
 export class Connection implements Session {
   readonly number: number;
+  /** The peer's IP address, for per-address limits. */
+  readonly address: string;
   id: string | null = null;
   readonly #socket: Socket;
   readonly #deps: ConnectionDeps;
@@ -37,8 +46,13 @@ export class Connection implements Session {
   readonly #replies: ReplyQueue;
   #log: ConnectionLog;
   #finishing = false; // no more requests are read; close once the replies are out
-  #backedUp = false;
+  #backedUp = false; // paused: the peer is not reading its replies
+  #waitingForLog = false; // paused: the message log is behind
+  #yielding = false; // paused: this turn's line budget is spent, the others go first
   #pumping = false;
+  #blankRun = 0; // blank lines not yet logged (one record per run)
+  #lastRequestAt = Date.now();
+  #idleTimer: ReturnType<typeof setTimeout> | null = null;
   #peerEnded = false;
   #drainTimer: ReturnType<typeof setTimeout> | null = null;
   #lingerTimer: ReturnType<typeof setTimeout> | null = null;
@@ -50,6 +64,7 @@ export class Connection implements Session {
 
   constructor(socket: Socket, number: number, deps: ConnectionDeps) {
     this.number = number;
+    this.address = socket.remoteAddress ?? '';
     this.#socket = socket;
     this.#deps = deps;
     this.#decoder = new LineDecoder(deps.limits.maxLineBytes);
@@ -58,10 +73,9 @@ export class Connection implements Session {
     this.#remote = `${socket.remoteAddress}:${socket.remotePort}`;
     this.#log.event('open', { remote: this.#remote });
     socket.setNoDelay(true);
-    socket.setTimeout(deps.limits.idleTimeoutMs);
+    this.#armIdle(deps.limits.idleTimeoutMs);
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('end', () => this.#onEnd());
-    socket.on('timeout', () => this.#onTimeout());
     socket.on('drain', () => this.#checkBackPressure());
     socket.on(
       'error',
@@ -76,6 +90,10 @@ export class Connection implements Session {
 
   get random(): Random {
     return this.#deps.random;
+  }
+
+  get maxIds(): number {
+    return this.#deps.limits.maxIds;
   }
 
   claim(id: string): void {
@@ -121,7 +139,20 @@ export class Connection implements Session {
     this.#pumping = true;
     this.#socket.cork(); // the replies produced here leave in one write
     let drained = false;
-    while (!this.#finishing && !this.#backedUp) {
+    let budget = LINES_PER_TURN;
+    while (this.#canRead()) {
+      if (budget-- === 0) {
+        this.#yieldTurn();
+        break;
+      }
+      if (this.#deps.logBacklogged()) {
+        // Checked per line, like the output cap: a peer stops mid-read, not after a 64 KiB chunk
+        // of records, so the log's backlog overshoots by at most one line per connection.
+        this.#waitingForLog = true;
+        this.#socket.pause();
+        this.#deps.waitForLog(this);
+        break;
+      }
       const line = this.#decoder.next();
       if (line === null) {
         drained = true;
@@ -143,15 +174,72 @@ export class Connection implements Session {
     this.#endWhenAnswered();
   }
 
+  /** The log has caught up: read this peer again, unless something else holds it. */
+  resumeAfterLog(): void {
+    this.#waitingForLog = false;
+    this.#resumeReading();
+  }
+
+  #canRead(): boolean {
+    return !this.#finishing && !this.#backedUp && !this.#waitingForLog && !this.#yielding;
+  }
+
+  /** Every pause (output cap, log backlog, line budget) ends here, once none of them holds. */
+  #resumeReading(): void {
+    if (!this.#canRead() || this.#socket.destroyed) return;
+    this.#socket.resume();
+    this.#pump(); // lines of the last read that waited, undecoded, in the decoder
+  }
+
+  /** Lets every other connection, and the commit that answers them, go before more of this one. */
+  #yieldTurn(): void {
+    this.#yielding = true;
+    this.#socket.pause();
+    setImmediate(() => {
+      this.#yielding = false;
+      this.#resumeReading();
+    });
+  }
+
   #onLine(line: string): void {
-    this.#log.line('in', line);
     const parsed = parseRequest(line);
-    if (parsed.type === 'blank') return;
+    if (parsed.type === 'blank') {
+      this.#blankRun++;
+      return;
+    }
+    this.#logBlankRun();
+    // Only requests count as activity: blank lines must not hold a connection open forever.
+    this.#lastRequestAt = Date.now();
+    const { text, raw } = lineText(line);
+    const logged = this.#log.line('in', text, raw);
     if (parsed.type === 'error') {
       this.#replies.push(formatReply({ kind: 'ERR', code: parsed.code, text: parsed.text }));
+    } else if (!logged && LOGGED_BEFORE_HANDLING.has(parsed.request.verb)) {
+      // The log dropped this line (its memory cap, a disk refusing writes): an OK or a VALUE
+      // without its request line in the log would break the log's promise, so refuse it.
+      this.#replies.push(
+        formatReply({ kind: 'ERR', code: 'STORAGE', text: 'the message log is full; try again' }),
+      );
     } else {
       this.#replies.push(handle(this, parsed.request));
     }
+  }
+
+  /** The run ends at the next request or the close, however many turns and reads it spans. */
+  #logBlankRun(): void {
+    if (this.#blankRun === 0) return;
+    this.#log.blank(this.#blankRun);
+    this.#blankRun = 0;
+  }
+
+  /** The idle check: a timer per connection, re-armed lazily rather than at every request. */
+  #armIdle(ms: number): void {
+    this.#idleTimer = setTimeout(() => {
+      const quiet = Date.now() - this.#lastRequestAt;
+      const idle = this.#deps.limits.idleTimeoutMs;
+      if (quiet < idle) this.#armIdle(idle - quiet);
+      else this.#onTimeout();
+    }, ms);
   }
 
   #onEnd(): void {
@@ -162,7 +250,10 @@ export class Connection implements Session {
   #onTimeout(): void {
     // Already closing but silent this long (replies stuck behind a hung disk): give up on it.
     if (this.#finishing) this.destroy('idle while closing');
-    else this.finish('IDLE_TIMEOUT', `nothing received for ${this.#deps.limits.idleTimeoutMs} ms`);
+    else {
+      this.finish('IDLE_TIMEOUT', `no request for ${this.#deps.limits.idleTimeoutMs} ms`);
+      this.#armIdle(this.#deps.limits.idleTimeoutMs); // in case the BYE is stuck too
+    }
   }
 
   #send(lines: string[]): void {
@@ -196,14 +287,13 @@ export class Connection implements Session {
       this.#backedUp = false;
       if (this.#drainTimer !== null) clearTimeout(this.#drainTimer);
       this.#drainTimer = null;
-      if (!this.#finishing) {
-        this.#socket.resume();
-        this.#pump(); // lines of the last read that waited for the peer to catch up
-      }
+      this.#resumeReading();
     }
   }
 
   #onClose(): void {
+    this.#logBlankRun();
+    if (this.#idleTimer !== null) clearTimeout(this.#idleTimer);
     if (this.#drainTimer !== null) clearTimeout(this.#drainTimer);
     if (this.#lingerTimer !== null) clearTimeout(this.#lingerTimer);
     this.#log.event('close', { remote: this.#remote, reason: this.#closeReason });

@@ -8,6 +8,8 @@ export interface Session {
   readonly id: string | null;
   readonly store: Store;
   readonly random: Random;
+  /** Most ids the store may hold; a new id past it is refused. */
+  readonly maxIds: number;
   /** Makes this connection `id`, taking the id over from any other connection. */
   claim(id: string): void;
   /** Stops reading; the connection closes after this request's reply. */
@@ -27,13 +29,27 @@ const storageError =
     text: `${what} could not be made durable (${(err as NodeJS.ErrnoException).code ?? 'error'}); not acknowledged`,
   });
 
+/** A new id would take the store past its cap (`--max-ids`); known ids always work. */
+function overIdLimit(session: Session, id: string): Reply | null {
+  if (session.store.has(id) || session.store.size < session.maxIds) return null;
+  return {
+    kind: 'ERR',
+    code: 'ID_LIMIT',
+    text: `the server holds its maximum of ${session.maxIds} ids; use a known id`,
+  };
+}
+
 /** One small handler per verb; the connection only queues what they return. */
 export const HANDLERS: { [V in Verb]: Handler<V> } = {
   HELLO(session, { id }) {
     if (session.id !== null && session.id !== id) {
       return { kind: 'ERR', code: 'ALREADY_IDENTIFIED', text: `this connection is ${session.id}` };
     }
-    if (session.id === null) session.claim(id);
+    if (session.id === null) {
+      const refused = overIdLimit(session, id);
+      if (refused !== null) return refused;
+      session.claim(id);
+    }
     // Read now, so the reply reflects exactly the requests that arrived before this one; sent once
     // every change so far (including a taken-over connection's last values) is durable.
     const value = session.store.get(id);
@@ -45,6 +61,10 @@ export const HANDLERS: { [V in Verb]: Handler<V> } = {
     if (session.id === null) {
       return { kind: 'ERR', code: 'NOT_IDENTIFIED', text: 'say HELLO <id> first' };
     }
+    // Checked again here: ids are stored by VALUE, and other new ids may have filled the store
+    // since this connection's HELLO.
+    const refused = overIdLimit(session, session.id);
+    if (refused !== null) return refused;
     return session.store
       .set(session.id, value)
       .then((): Reply => ({ kind: 'OK', value }), storageError(`${value}`));

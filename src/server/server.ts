@@ -41,47 +41,56 @@ export interface ParityServer {
   close(): Promise<void>;
 }
 
-/** Most bytes the message log holds in memory while its disk refuses writes. */
-const LOG_BUFFER_CAP = 16 * 1024 * 1024;
-
 /**
- * Opens the state and the log (failing before listening if either is unusable), then listens.
+ * Listens first, so a busy port fails before any file or folder is touched; connections that
+ * arrive meanwhile wait, unread, until the state and the log are open. Then takes the state lock
+ * (before anything touches the state folder: a second server must not even clean its temp
+ * files), opens the log and the state (failing if either is unusable), and starts serving.
  */
 export async function startServer(options: ServerOptions): Promise<ParityServer> {
   const logger = options.logger ?? pino({ level: 'silent' });
   const limits: ServerLimits = { ...SERVER_DEFAULTS, ...options.limits };
-  // Before anything touches the state folder: a second server must not even clean its temp files.
-  const lock = await lockStateFile(options.statePath);
-  let logFile: LogFile;
-  let store: Store;
+  let serve: ((socket: Socket) => void) | null = null;
+  const early: Socket[] = [];
+  const server: Server = createServer(
+    // 'drain' fires only after a write found more than highWaterMark buffered; at or below the
+    // output cap, so a peer paused at the cap is always resumed when it catches up.
+    { allowHalfOpen: true, highWaterMark: Math.min(limits.outputCapBytes, 16 * 1024) },
+    (socket: Socket) => {
+      if (serve !== null) serve(socket);
+      else if (early.length < limits.maxClients) early.push(socket);
+      else socket.destroy();
+    },
+  );
+  server.listen(options.port ?? SERVER_DEFAULTS.port, options.host ?? SERVER_DEFAULTS.host);
+  await Promise.race([
+    once(server, 'listening'),
+    once(server, 'error').then(([err]) => Promise.reject(err)),
+  ]);
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('not listening on TCP');
+  let opened: Awaited<ReturnType<typeof openFiles>>;
   try {
-    logFile = await LogFile.open(options.logPath, {
-      flushMs: options.logFlushMs ?? SERVER_DEFAULTS.logFlushMs,
-      maxBufferedBytes: LOG_BUFFER_CAP,
-      clock: realClock,
-      onError: (err) => logger.error({ err }, 'message log write failed'),
-      ...(options.logFs ? { fs: options.logFs } : {}),
-    });
+    opened = await openFiles(options);
   } catch (err) {
-    await lock.release();
+    for (const socket of early) socket.destroy();
+    await new Promise((resolve) => server.close(resolve));
     throw err;
   }
-  try {
-    store = await Store.open(options.statePath, {
-      journal: logFile,
-      repair: options.repair ?? false,
-      ...(options.storeFs ? { fs: options.storeFs } : {}),
-    });
-  } catch (err) {
-    await logFile.close().catch(() => {});
-    await lock.release();
-    throw err;
-  }
+  const { lock, logFile, store } = opened;
+  server.on('error', (err) => logger.error({ err }, 'server error'));
   const messageLog = new MessageLog(logFile);
   const byId = new Map<string, Connection>();
   const open = new Set<Connection>();
+  const perAddress = new Map<string, number>();
+  const waitingForLog = new Set<Connection>();
   let connectionCount = 0;
   let closing: Promise<void> | null = null;
+  logFile.onDrain = () => {
+    const waiting = [...waitingForLog];
+    waitingForLog.clear();
+    for (const conn of waiting) conn.resumeAfterLog();
+  };
 
   const deps = {
     store,
@@ -95,35 +104,41 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
     },
     closed(conn: Connection) {
       open.delete(conn);
+      waitingForLog.delete(conn);
       if (conn.id !== null && byId.get(conn.id) === conn) byId.delete(conn.id);
+      const left = (perAddress.get(conn.address) ?? 1) - 1;
+      if (left > 0) perAddress.set(conn.address, left);
+      else perAddress.delete(conn.address);
+    },
+    logBacklogged: () => logFile.backlogged,
+    waitForLog(conn: Connection) {
+      waitingForLog.add(conn);
     },
   };
 
-  const server: Server = createServer(
-    // 'drain' fires only after a write found more than highWaterMark buffered; at or below the
-    // output cap, so a peer paused at the cap is always resumed when it catches up.
-    { allowHalfOpen: true, highWaterMark: Math.min(limits.outputCapBytes, 16 * 1024) },
-    (socket: Socket) => {
-      const number = ++connectionCount;
-      if (open.size >= limits.maxClients || closing !== null) {
-        refuse(socket, number, messageLog, closing !== null);
-        return;
-      }
-      open.add(new Connection(socket, number, deps));
-    },
-  );
-  server.on('error', (err) => logger.error({ err }, 'server error'));
-  server.listen(options.port ?? SERVER_DEFAULTS.port, options.host ?? SERVER_DEFAULTS.host);
-  await Promise.race([
-    once(server, 'listening'),
-    once(server, 'error').then(([err]) => Promise.reject(err)),
-  ]).catch(async (err: unknown) => {
-    await logFile.close().catch(() => {});
-    await lock.release();
-    throw err;
-  });
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('not listening on TCP');
+  serve = (socket: Socket) => {
+    const number = ++connectionCount;
+    const address = socket.remoteAddress ?? '';
+    const fromAddress = perAddress.get(address) ?? 0;
+    const reason =
+      closing !== null
+        ? 'stopping'
+        : open.size >= limits.maxClients
+          ? 'max-clients'
+          : fromAddress >= limits.maxClientsPerAddress
+            ? 'max-clients-per-address'
+            : null;
+    if (reason !== null) {
+      refuse(socket, number, messageLog, reason);
+      return;
+    }
+    perAddress.set(address, fromAddress + 1);
+    open.add(new Connection(socket, number, deps));
+  };
+  for (const socket of early.splice(0)) {
+    if (socket.destroyed) continue;
+    serve(socket);
+  }
 
   async function shutdown(): Promise<void> {
     server.close();
@@ -134,9 +149,19 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
     }, limits.shutdownTimeoutMs);
     await Promise.all(all.map((conn) => conn.closed));
     clearTimeout(timer);
-    await store.sync().catch((err: unknown) => logger.error({ err }, 'final state write failed'));
-    await logFile.close().catch((err: unknown) => logger.error({ err }, 'final log write failed'));
+    // Both are tried whatever the other did; a failure of either makes the stop a failure (a
+    // non-zero exit), since acknowledged lines or values may be missing from disk.
+    const failures: string[] = [];
+    await store.sync().catch((err: unknown) => {
+      logger.error({ err }, 'final state write failed');
+      failures.push('state');
+    });
+    await logFile.close().catch((err: unknown) => {
+      logger.error({ err }, 'final log write failed');
+      failures.push('message log');
+    });
     await lock.release(); // last: the files are final, another server may take them now
+    if (failures.length > 0) throw new Error(`final write of the ${failures.join(' and ')} failed`);
   }
 
   return {
@@ -155,19 +180,58 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
   };
 }
 
-/** Over the client limit (or stopping): one BYE and close, without a Connection. */
-function refuse(socket: Socket, number: number, messageLog: MessageLog, stopping: boolean): void {
-  const code = stopping ? 'SHUTTING_DOWN' : 'SERVER_BUSY';
-  const line = formatReply({
-    kind: 'BYE',
-    code,
-    text: stopping ? 'the server is stopping' : 'too many clients',
-  });
+const REFUSALS = {
+  stopping: { code: 'SHUTTING_DOWN', text: 'the server is stopping' },
+  'max-clients': { code: 'SERVER_BUSY', text: 'too many clients' },
+  'max-clients-per-address': { code: 'SERVER_BUSY', text: 'too many clients from your address' },
+} as const;
+
+/** Over a client limit (or stopping): one BYE and close, without a Connection. */
+function refuse(
+  socket: Socket,
+  number: number,
+  messageLog: MessageLog,
+  reason: keyof typeof REFUSALS,
+): void {
+  const { code, text } = REFUSALS[reason];
+  const line = formatReply({ kind: 'BYE', code, text });
   const log = messageLog.forConnection(number);
-  log.event('refused', { remote: `${socket.remoteAddress}:${socket.remotePort}`, reason: code });
+  const remote = `${socket.remoteAddress}:${socket.remotePort}`;
+  log.event('refused', { remote, reason: code, limit: reason });
   log.line('out', line);
   socket.on('error', () => {});
   socket.setTimeout(LINGER_MS, () => socket.destroy());
   socket.end(`${line}\n`);
   socket.resume();
+}
+
+/** The state lock, the message log and the state, in that order; on failure, none stays open. */
+async function openFiles(options: ServerOptions) {
+  // Before anything touches the state folder: a second server must not even clean its temp files.
+  const lock = await lockStateFile(options.statePath);
+  let logFile: LogFile;
+  try {
+    logFile = await LogFile.open(options.logPath, {
+      flushMs: options.logFlushMs ?? SERVER_DEFAULTS.logFlushMs,
+      maxBufferedBytes: options.logBufferBytes ?? SERVER_DEFAULTS.logBufferBytes,
+      clock: realClock,
+      onError: (err) => options.logger?.error({ err }, 'message log write failed'),
+      ...(options.logFs ? { fs: options.logFs } : {}),
+    });
+  } catch (err) {
+    await lock.release();
+    throw err;
+  }
+  try {
+    const store = await Store.open(options.statePath, {
+      journal: logFile,
+      repair: options.repair ?? false,
+      ...(options.storeFs ? { fs: options.storeFs } : {}),
+    });
+    return { lock, logFile, store };
+  } catch (err) {
+    await logFile.close().catch(() => {});
+    await lock.release();
+    throw err;
+  }
 }

@@ -79,6 +79,10 @@ export class Store {
     return this.#values.get(id) ?? 0;
   }
 
+  has(id: string): boolean {
+    return this.#values.get(id) !== undefined;
+  }
+
   /** Sets the value in memory now; resolves once it is durable. */
   set(id: string, value: number): Promise<void> {
     if (this.#values.set(id, value)) this.#dirty = true;
