@@ -8,7 +8,14 @@
 import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import {
+  existsSync,
+  promises as fsp,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  statSync,
+} from 'node:fs';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import {
@@ -21,6 +28,7 @@ import {
   type Json,
 } from './fixtures/reliability.js';
 import { LineClient, ROOT, SERVER_BIN, tempDir } from './fixtures/server.js';
+import { startServer } from '../src/server/server.js';
 
 /** Each flood's length; PARITY_FLOOD_MS=10000 gives the issue's 10 s runs. */
 const FLOOD_MS = Number(process.env.PARITY_FLOOD_MS ?? 3_000);
@@ -215,3 +223,62 @@ t.test('a busy port is one clear line, and creates no file or folder', async (t)
   t.same(readdirSync(dir), [], 'nothing was created');
   t.notOk(existsSync(state));
 });
+
+t.test(
+  'connections that arrive while the files open wait; a reset then does no harm',
+  async (t) => {
+    let release!: () => void;
+    const opened = new Promise<void>((resolve) => (release = resolve));
+    let listening!: () => void;
+    const gate = new Promise<void>((resolve) => (listening = resolve));
+    const logFs = {
+      ...fsp,
+      // The log opens after the listener is up: hold it there, as a slow disk would.
+      open: (async (...args: Parameters<typeof fsp.open>) => {
+        listening();
+        await opened;
+        return fsp.open(...args);
+      }) as typeof fsp.open,
+    };
+    const dir = tempDir(t);
+    const starting = startServer({
+      host: '127.0.0.1',
+      port: 0,
+      statePath: join(dir, 'state.json'),
+      logPath: join(dir, 'messages.log'),
+      logFs,
+    });
+    await gate;
+    const port = await listeningPort();
+    const reset = connect({ host: '127.0.0.1', port });
+    reset.on('error', () => {});
+    await once(reset, 'connect');
+    reset.resetAndDestroy();
+    const waiting = await RawClient.connect(port, t);
+    waiting.send('PING\n');
+    release();
+    const server = await starting;
+    t.teardown(() => server.close());
+    t.same(await waiting.untilLines(1), ['PONG'], 'the early client is served once the files open');
+    t.equal(server.connections, 1, 'the reset one is gone, and did not crash the start');
+
+    /** The port the server under test bound: the one 127.0.0.1 listener this process opened. */
+    async function listeningPort(): Promise<number> {
+      const own = readdirSync('/proc/self/fd')
+        .map((fd) => {
+          try {
+            return readlinkSync(`/proc/self/fd/${fd}`);
+          } catch {
+            return '';
+          }
+        })
+        .filter((l) => l.startsWith('socket:['))
+        .map((l) => l.slice(8, -1));
+      for (const row of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+        const f = row.trim().split(/\s+/);
+        if (f[3] === '0A' && own.includes(f[9]!)) return parseInt(f[1]!.split(':')[1]!, 16);
+      }
+      throw new Error('no listener found');
+    }
+  },
+);

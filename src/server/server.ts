@@ -58,8 +58,10 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
     { allowHalfOpen: true, highWaterMark: Math.min(limits.outputCapBytes, 16 * 1024) },
     (socket: Socket) => {
       if (serve !== null) serve(socket);
-      else if (early.length < limits.maxClients) early.push(socket);
-      else socket.destroy();
+      else if (early.length < limits.maxClients) {
+        socket.on('error', () => {}); // a reset while it waits must not crash the start
+        early.push(socket);
+      } else socket.destroy();
     },
   );
   server.listen(options.port ?? SERVER_DEFAULTS.port, options.host ?? SERVER_DEFAULTS.host);
