@@ -2,6 +2,7 @@ import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import type { Clock, TimerHandle } from '../clock.js';
 import type { Journal } from '../store/store.js';
+import { Backlog } from './backlog.js';
 import { openLogPath, shiftRotated, syncFolder, type LogFs } from './log-path.js';
 
 export type LogFileOptions = {
@@ -21,17 +22,8 @@ export type LogFileOptions = {
   fs?: LogFs;
 };
 
-/**
- * Bytes on their way to the file, written from `at` to `bytes.length`. `lines` counts towards
- * the cap (queued records; `whole` is their buffer, reused once written); the file's own notes (dropped, reopened, rotated) do not. `reopen`:
- * switch to a fresh file at the path before these bytes (its first record).
- */
-type Step = { bytes: Buffer; at: number; lines: boolean; whole?: Buffer; reopen?: Deferred | null };
 type Deferred = { resolve(): void; reject(err: unknown): void; promise: Promise<void> };
 
-const INITIAL_BUFFER = 64 * 1024;
-/** A buffer grown past this by a burst is let go once written, so RSS comes back down. */
-const KEEP_BUFFER_MAX = 1024 * 1024;
 const ROTATE_RETRY_MS = 10_000;
 
 /**
@@ -47,25 +39,17 @@ export class LogFile implements Journal {
   #size: number;
   #options: LogFileOptions;
   #fs: LogFs;
-  #buffer: Buffer = Buffer.allocUnsafe(INITIAL_BUFFER);
-  #length = 0;
-  #spare: Buffer | null = null;
-  /** Sealed buffers and notes, in file order. At most one lines buffer unless reopen() cuts. */
-  #queue: Step[] = [];
-  /** Line bytes in #buffer and #queue not yet written: the figure the cap bounds. */
-  #unwritten = 0;
-  #limit: number;
+  #backlog: Backlog;
   #high: number;
   #low: number;
   #backlogged = false;
-  #dropped = 0; // since the last `dropped` note
-  #droppedTotal = 0;
   #synced = true;
   #folderDirty = false; // a file was created or renamed: fsync the folder before promising
   #rotateAfter = 0;
   #running = false;
   #again = false;
   #closed = false;
+  #closing: Promise<void> | null = null;
   #waiters: Deferred[] = [];
   #timer: TimerHandle | null = null;
 
@@ -75,7 +59,7 @@ export class LogFile implements Journal {
     this.#size = size;
     this.#options = options;
     this.#fs = options.fs ?? fsp;
-    this.#limit = options.maxBufferedBytes;
+    this.#backlog = new Backlog(options.maxBufferedBytes);
     // Producers are paused at a quarter of the cap: what they already read (a socket chunk per
     // peer) still arrives after the pause, and the other three quarters absorb it, so lines are
     // dropped only if the disk stays broken. They resume below an eighth, not just under the
@@ -94,7 +78,7 @@ export class LogFile implements Journal {
 
   /** Unwritten line bytes (queued, or kept while the disk refuses writes). */
   get backlogBytes(): number {
-    return this.#unwritten;
+    return this.#backlog.unwritten;
   }
 
   /** True from a quarter of the cap until a write brings the backlog under an eighth. */
@@ -104,7 +88,7 @@ export class LogFile implements Journal {
 
   /** Lines dropped since open because the cap was reached. */
   get dropped(): number {
-    return this.#droppedTotal;
+    return this.#backlog.dropped;
   }
 
   /**
@@ -112,23 +96,13 @@ export class LogFile implements Journal {
    * cap is reached, or the file is closed): a request logged here must then not be answered OK.
    */
   write(text: string): boolean {
-    const most = text.length * 3; // UTF-8 bytes per UTF-16 unit, at most
-    if (this.#unwritten + most > this.#limit || this.#closed) {
-      if (this.#closed || this.#unwritten + Buffer.byteLength(text) > this.#limit) {
-        this.#dropped++;
-        this.#droppedTotal++;
-        return false;
-      }
-    }
-    if (this.#length + most > this.#buffer.length) this.#grow(this.#length + most);
-    const n = this.#buffer.write(text, this.#length);
-    this.#length += n;
-    this.#unwritten += n;
-    if (this.#unwritten > this.#high && !this.#backlogged) {
+    if (this.#closed) return this.#backlog.drop();
+    if (!this.#backlog.add(text)) return false;
+    if (this.#backlog.unwritten > this.#high && !this.#backlogged) {
       this.#backlogged = true;
       this.#start(); // now, not at the timer: the backlog is what the timer let build up
     }
-    this.#timer ??= this.#options.clock.setTimeout(() => this.#onTimer(), this.#options.flushMs);
+    this.#arm();
     return true;
   }
 
@@ -151,14 +125,19 @@ export class LogFile implements Journal {
    */
   async reopen(): Promise<void> {
     if (this.#closed) throw new Error('message log is closed');
-    this.#seal(false);
+    this.#backlog.seal(false);
     const done = deferred();
-    this.#queue.push({ bytes: this.#note('reopened'), at: 0, lines: false, reopen: done });
+    this.#backlog.queue.push({ bytes: this.#note('reopened'), at: 0, lines: false, reopen: done });
     await Promise.all([done.promise, this.flush()]);
   }
 
-  /** Writes what is queued and closes; rejects if that final write fails. */
-  async close(): Promise<void> {
+  /** Writes what is queued and closes; rejects if that final write fails (exit non-zero). */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
     this.#closed = true;
     if (this.#timer !== null) this.#options.clock.clearTimeout(this.#timer);
     this.#timer = null;
@@ -167,6 +146,10 @@ export class LogFile implements Journal {
     } finally {
       await this.#file.close();
     }
+  }
+
+  #arm(): void {
+    this.#timer ??= this.#options.clock.setTimeout(() => this.#onTimer(), this.#options.flushMs);
   }
 
   #onTimer(): void {
@@ -188,78 +171,53 @@ export class LogFile implements Journal {
       try {
         await this.#attempt();
         for (const w of waiters) w.resolve();
+        // While producers are paused, write back to back until they can resume.
+        if (this.#backlogged) this.#again = true;
       } catch (err) {
         for (const w of waiters) w.reject(err);
         if (waiters.length === 0) this.#options.onError(err);
         this.#again = false; // retried on the timer, not in a tight loop against a full disk
-        if (!this.#closed)
-          this.#timer ??= this.#options.clock.setTimeout(
-            () => this.#onTimer(),
-            this.#options.flushMs,
-          );
+        if (!this.#closed) this.#arm();
       }
     } while (this.#waiters.length > 0 || this.#again);
     this.#running = false;
   }
 
   async #attempt(): Promise<void> {
-    const head = this.#queue[0];
+    const queue = this.#backlog.queue;
+    const head = queue[0];
     const atBoundary = head === undefined || (head.at === 0 && head.reopen === undefined);
     if (this.#rotateDue() && atBoundary) await this.#rotate();
     let sealed = false;
     for (;;) {
-      const step = this.#queue[0];
+      const step = queue[0];
       if (step === undefined) {
         // Only once the backlog is out is the buffer sealed, so a failing disk never holds more
         // than two buffers, however many attempts fail.
         if (sealed) break;
         sealed = true;
-        this.#seal(true);
+        this.#backlog.seal(true);
         continue;
       }
       if (step.reopen) await this.#switchFile(step.reopen);
       while (step.at < step.bytes.length) {
         const n = (await this.#file.write(step.bytes, step.at)).bytesWritten;
-        step.at += n;
         this.#size += n;
         this.#synced = false;
-        if (step.lines) this.#wrote(n);
+        this.#backlog.wrote(step, n);
+        if (step.lines) this.#drained();
       }
-      this.#queue.shift();
-      if (step.whole && step.whole.length <= KEEP_BUFFER_MAX) this.#spare ??= step.whole;
+      this.#backlog.shift();
     }
     if (this.#folderDirty) await this.#syncFolder();
     await this.#datasync();
   }
 
-  #wrote(n: number): void {
-    this.#unwritten -= n;
-    if (this.#backlogged && this.#unwritten <= this.#low) {
+  #drained(): void {
+    if (this.#backlogged && this.#backlog.unwritten <= this.#low) {
       this.#backlogged = false;
       this.#options.onDrain?.();
     }
-  }
-
-  /** Moves the buffer (and a note of lines dropped so far) to the queue; new lines start fresh. */
-  #seal(withNote: boolean): void {
-    if (withNote && this.#dropped > 0) {
-      const note = `{"event":"dropped","lines":${this.#dropped}}\n`;
-      this.#queue.push({ bytes: Buffer.from(note), at: 0, lines: false });
-      this.#dropped = 0;
-    }
-    if (this.#length === 0) return;
-    const whole = this.#buffer;
-    this.#queue.push({ bytes: whole.subarray(0, this.#length), at: 0, lines: true, whole });
-    this.#buffer = this.#spare ?? Buffer.allocUnsafe(INITIAL_BUFFER);
-    this.#spare = null;
-    this.#length = 0;
-  }
-
-  #grow(bytes: number): void {
-    const size = Math.max(bytes, Math.min(this.#buffer.length * 2, this.#limit));
-    const grown = Buffer.allocUnsafe(size);
-    this.#buffer.copy(grown, 0, 0, this.#length);
-    this.#buffer = grown;
   }
 
   #note(event: 'reopened' | 'rotated'): Buffer {
@@ -278,9 +236,9 @@ export class LogFile implements Journal {
   }
 
   /** Lines before the switch are made durable in the old file first: they were promised there. */
-  async #switchFile(done: Deferred): Promise<void> {
+  async #switchFile(done: { resolve(): void; reject(err: unknown): void }): Promise<void> {
     await this.#datasync();
-    const step = this.#queue[0]!;
+    const step = this.#backlog.queue[0]!;
     step.reopen = null;
     try {
       await this.#replaceFile();
@@ -323,7 +281,7 @@ export class LogFile implements Journal {
       this.#options.onError(err);
       return;
     }
-    this.#queue.unshift({ bytes: this.#note('rotated'), at: 0, lines: false });
+    this.#backlog.queue.unshift({ bytes: this.#note('rotated'), at: 0, lines: false });
   }
 }
 
