@@ -197,12 +197,15 @@ t.test('a drop fails only that line: flush() still resolves for the others', asy
 
 t.test('backlogged past a quarter of the cap; writing starts at once; onDrain once', async (t) => {
   let drains = 0;
+  let drained!: () => void;
+  const drainedOnce = new Promise<void>((resolve) => (drained = resolve));
   const max = 16 * 1024;
-  const { log, read, clock } = await open(t, { maxBufferedBytes: max, onDrain: () => drains++ });
+  const onDrain = () => (drains++, drained());
+  const { log, read, clock } = await open(t, { maxBufferedBytes: max, onDrain });
   while (!log.backlogged) t.ok(log.write(`${'b'.repeat(99)}\n`));
   t.ok(log.backlogBytes > max / 4 && log.backlogBytes <= max / 4 + 100);
   t.equal(clock.pending, 1, 'the flush timer has not fired');
-  await new Promise((r) => setTimeout(r, 50)); // real I/O, no fake time passes
+  await drainedOnce; // no fake time passes: the write started at the high-water mark
   t.ok(read().length > max / 4, 'written without waiting for the timer');
   t.notOk(log.backlogged);
   t.equal(drains, 1, 'onDrain called once');

@@ -24,6 +24,15 @@ export type LogFileOptions = {
 
 type Deferred = { resolve(): void; reject(err: unknown): void; promise: Promise<void> };
 
+/**
+ * Producers are paused (`backlogged`) past a quarter of the cap: what they already read (a socket
+ * chunk per peer) still arrives after the pause, and the other three quarters absorb it, so lines
+ * are dropped only if the disk stays broken. They resume below an eighth, not just under the
+ * mark, so a flood resumed by one write does not pause again on its next line.
+ */
+const PAUSE_AT = 1 / 4;
+const RESUME_AT = 1 / 8;
+/** A rotation that failed (a rename refused) is tried again after this, not at every flush. */
 const ROTATE_RETRY_MS = 10_000;
 
 /**
@@ -60,12 +69,8 @@ export class LogFile implements Journal {
     this.#options = options;
     this.#fs = options.fs ?? fsp;
     this.#backlog = new Backlog(options.maxBufferedBytes);
-    // Producers are paused at a quarter of the cap: what they already read (a socket chunk per
-    // peer) still arrives after the pause, and the other three quarters absorb it, so lines are
-    // dropped only if the disk stays broken. They resume below an eighth, not just under the
-    // mark, so a flood resumed by one write does not pause again on the next line.
-    this.#high = options.maxBufferedBytes / 4;
-    this.#low = options.maxBufferedBytes / 8;
+    this.#high = options.maxBufferedBytes * PAUSE_AT;
+    this.#low = options.maxBufferedBytes * RESUME_AT;
   }
 
   static async open(path: string, options: LogFileOptions): Promise<LogFile> {
