@@ -321,3 +321,25 @@ t.test('close() rejects when the final flush fails', async (t) => {
   await t.rejects(log.close(), { code: 'ENOSPC' });
   t.equal(log.write('late\n'), false, 'nothing is accepted after close');
 });
+
+t.test('paused producers, no commits: the retry timer alone recovers the log', async (t) => {
+  const { fs, disk } = fullDisk();
+  let drains = 0;
+  const max = 4096;
+  const { log, read, clock, errors } = await open(t, {
+    fs,
+    maxBufferedBytes: max,
+    onDrain: () => drains++,
+  });
+  disk.full = true;
+  const line = `${'p'.repeat(63)}\n`;
+  let kept = 0;
+  while (!log.backlogged) kept += log.write(line) ? 1 : 0; // then the producer pauses
+  while (errors.length === 0) await new Promise((r) => setImmediate(r));
+  t.equal(clock.pending, 1, 'a retry is scheduled though nothing else will write or flush');
+  disk.full = false;
+  clock.advance(100);
+  while (drains === 0) await new Promise((r) => setImmediate(r));
+  t.equal(log.backlogBytes, 0);
+  t.equal(read(), line.repeat(kept), 'every kept line, once');
+});

@@ -215,6 +215,8 @@ export class LogFile implements Journal {
       this.#backlog.shift();
     }
     if (this.#folderDirty) await this.#syncFolder();
+    // A failed datasync is retried, its bytes are not written again: they are in the file already,
+    // and a second copy would duplicate records.
     await this.#datasync();
   }
 
