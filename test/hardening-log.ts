@@ -335,7 +335,12 @@ t.test('paused producers, no commits: the retry timer alone recovers the log', a
   const line = `${'p'.repeat(63)}\n`;
   let kept = 0;
   while (!log.backlogged) kept += log.write(line) ? 1 : 0; // then the producer pauses
-  while (errors.length === 0) await new Promise((r) => setImmediate(r));
+  const failures = async (n: number) => {
+    while (errors.length < n) await new Promise((r) => setImmediate(r));
+  };
+  await failures(1); // the write started at the high-water mark
+  clock.advance(100);
+  await failures(2); // the flush timer's write
   t.equal(clock.pending, 1, 'a retry is scheduled though nothing else will write or flush');
   disk.full = false;
   clock.advance(100);
