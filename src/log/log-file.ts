@@ -12,7 +12,7 @@ export type LogFileOptions = {
   maxBufferedBytes: number;
   /** Rotate at a record boundary once the file reaches this many bytes; 0 (default) never. */
   maxBytes?: number;
-  /** Rotated files kept: `<path>.1` newest … `<path>.<keep>` oldest. */
+  /** Rotated files kept: `<path>.1` newest … `<path>.<keep>` oldest; 0 (default) deletes it. */
   keep?: number;
   clock: Clock;
   /** A write no caller waits on (timer, backpressure, rotation) failed. */
