@@ -96,7 +96,7 @@ t.test(
   },
 );
 
-t.test('property: lineText gives back the exact bytes of any line', async (t) => {
+t.test('property: lineText gives back the exact bytes of any line', async () => {
   fc.assert(
     fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
       const buf = Buffer.from(bytes);

@@ -1,92 +1,149 @@
 import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import type { Clock, TimerHandle } from '../clock.js';
 import type { Journal } from '../store/store.js';
+import { Backlog } from './backlog.js';
+import { openLogPath, shiftRotated, syncFolder, type LogFs } from './log-path.js';
 
 export type LogFileOptions = {
-  /** Buffered lines are written at least this often. */
+  /** Buffered lines are written at least this often, and a failed write is retried this often. */
   flushMs: number;
-  /** Most bytes held while the disk refuses writes; lines beyond are dropped and counted. */
+  /** Most unwritten bytes held (queued or kept for retry); lines beyond are dropped and counted. */
   maxBufferedBytes: number;
+  /** Rotate at a record boundary once the file reaches this many bytes; 0 (default) never. */
+  maxBytes?: number;
+  /** Rotated files kept: `<path>.1` newest … `<path>.<keep>` oldest; 0 (default) deletes it. */
+  keep?: number;
   clock: Clock;
-  /** A timer-driven flush failed; commits report their own failures to their callers. */
+  /** A write no caller waits on (timer, backpressure, rotation) failed. */
   onError: (err: unknown) => void;
-  fs?: Pick<typeof fsp, 'open' | 'mkdir'>;
+  /** `backlogged` turned false again: paused producers may resume. */
+  onDrain?: () => void;
+  fs?: LogFs;
 };
 
-/**
- * An append-only file written in batches. Lines wait in memory and go out on a timer or when a
- * state commit calls `flush()`, which resolves only once they are written and fdatasynced. One
- * write runs at a time, so lines keep their order; a failed write keeps its unwritten bytes for
- * the next attempt, so a disk that recovers loses nothing that fit in the buffer.
- */
-const INITIAL_BUFFER = 64 * 1024;
-const EMPTY = Buffer.alloc(0);
+type Deferred = { resolve(): void; reject(err: unknown): void; promise: Promise<void> };
 
+/**
+ * Producers are paused (`backlogged`) past a quarter of the cap: what they already read (a socket
+ * chunk per peer) still arrives after the pause, and the other three quarters absorb it, so lines
+ * are dropped only if the disk stays broken. They resume below an eighth, not just under the
+ * mark, so a flood resumed by one write does not pause again on its next line.
+ */
+const PAUSE_AT = 1 / 4;
+const RESUME_AT = 1 / 8;
+/** A rotation that failed (a rename refused) is tried again after this, not at every flush. */
+const ROTATE_RETRY_MS = 10_000;
+
+/**
+ * An append-only file written in batches. Lines are encoded straight into one buffer (no per-line
+ * allocation or syscall); a write takes the whole buffer, so records are never split between two
+ * writes' worth of bookkeeping. One write runs at a time, so lines keep their order. A failed or
+ * short write keeps its offset: the rest of that buffer is written next, never its start again.
+ * `flush()` resolves once everything queued before it is written and fdatasynced.
+ */
 export class LogFile implements Journal {
+  readonly path: string;
   #file: FileHandle;
+  #size: number;
   #options: LogFileOptions;
-  // Lines are encoded straight into #buffer; a flush writes it while new lines go to #spare,
-  // and the two swap, so the hot path never joins, copies or allocates per line.
-  #buffer = Buffer.allocUnsafe(INITIAL_BUFFER);
-  #spare = Buffer.allocUnsafe(INITIAL_BUFFER);
-  #length = 0;
-  #dropped = 0;
-  #retry: Buffer | null = null; // bytes of a failed write, to go before #buffer
+  #fs: LogFs;
+  #backlog: Backlog;
+  #high: number;
+  #low: number;
+  #backlogged = false;
+  #synced = true;
+  #folderDirty = false; // a file was created or renamed: fsync the folder before promising
+  #rotateAfter = 0;
   #running = false;
-  #waiters: Array<{ resolve(): void; reject(err: unknown): void }> = [];
+  #again = false;
+  #closed = false;
+  #closing: Promise<void> | null = null;
+  #waiters: Deferred[] = [];
   #timer: TimerHandle | null = null;
 
-  private constructor(file: FileHandle, options: LogFileOptions) {
+  private constructor(path: string, file: FileHandle, size: number, options: LogFileOptions) {
+    this.path = path;
     this.#file = file;
+    this.#size = size;
     this.#options = options;
+    this.#fs = options.fs ?? fsp;
+    this.#backlog = new Backlog(options.maxBufferedBytes);
+    this.#high = options.maxBufferedBytes * PAUSE_AT;
+    this.#low = options.maxBufferedBytes * RESUME_AT;
   }
 
   static async open(path: string, options: LogFileOptions): Promise<LogFile> {
     const fs = options.fs ?? fsp;
-    await fs.mkdir(dirname(path), { recursive: true });
-    const file = await fs.open(path, 'a+', 0o644);
-    // A crash in the middle of a write can leave half a record at the end: start on a new line,
-    // so that half record stays one bad line instead of corrupting the first new one too.
-    const { size } = await file.stat();
-    if (size > 0) {
-      const last = Buffer.alloc(1);
-      await file.read(last, 0, 1, size - 1);
-      if (last[0] !== 0x0a) await file.write('\n');
-    }
-    return new LogFile(file, options);
+    const { file, size } = await openLogPath(path, fs);
+    const log = new LogFile(path, file, size, options);
+    log.#folderDirty = true; // the file may have just been created
+    return log;
   }
 
-  // Stand-ins until the bounded-backlog work lands (issue 11): never backlogged, so never drains.
-  onDrain: (() => void) | null = null;
+  /** Unwritten line bytes (queued, or kept while the disk refuses writes). */
+  get backlogBytes(): number {
+    return this.#backlog.unwritten;
+  }
+
+  /** True from a quarter of the cap until a write brings the backlog under an eighth. */
   get backlogged(): boolean {
-    return false;
+    return this.#backlogged;
   }
 
-  /** Queues one line (with its newline); never blocks, never throws. */
-  write(text: string): void {
-    const most = text.length * 3; // UTF-8 bytes per UTF-16 unit, at most
-    if (this.#length + (this.#retry?.length ?? 0) + most > this.#options.maxBufferedBytes) {
-      this.#dropped++;
-      return;
+  /** Lines dropped since open because the cap was reached. */
+  get dropped(): number {
+    return this.#backlog.dropped;
+  }
+
+  /**
+   * Queues one line (with its newline); never blocks, never throws. False if it was dropped (the
+   * cap is reached, or the file is closed): a request logged here must then not be answered OK.
+   */
+  write(text: string): boolean {
+    if (this.#closed) return this.#backlog.drop();
+    if (!this.#backlog.add(text)) return false;
+    if (this.#backlog.unwritten > this.#high && !this.#backlogged) {
+      this.#backlogged = true;
+      this.#start(); // now, not at the timer: the backlog is what the timer let build up
     }
-    if (this.#length + most > this.#buffer.length) this.#grow(this.#length + most);
-    this.#length += this.#buffer.write(text, this.#length);
-    this.#timer ??= this.#options.clock.setTimeout(() => {
-      this.#timer = null;
-      this.flush().catch(this.#options.onError);
-    }, this.#options.flushMs);
+    this.#arm();
+    return true;
   }
 
-  /** Resolves once every line queued before the call is on disk. */
+  /**
+   * Resolves once every line queued before the call is written and fdatasynced; rejects only if
+   * a write or sync failed (dropped lines are reported by `write`, not here).
+   */
   flush(): Promise<void> {
-    const done = new Promise<void>((resolve, reject) => this.#waiters.push({ resolve, reject }));
-    if (!this.#running) void this.#run();
-    return done;
+    const done = deferred();
+    this.#waiters.push(done);
+    this.#start();
+    return done.promise;
   }
 
-  async close(): Promise<void> {
+  /**
+   * logrotate's convention (nginx USR1): lines queued before the call go to the current file and
+   * are made durable there; then the path is opened again (created if it was moved or removed) and
+   * begins with a `reopened` record. Rejects if the new file cannot be opened (writing carries on
+   * in the old one) or the flush fails.
+   */
+  async reopen(): Promise<void> {
+    if (this.#closed) throw new Error('message log is closed');
+    this.#backlog.seal(false);
+    const done = deferred();
+    this.#backlog.queue.push({ bytes: this.#note('reopened'), at: 0, lines: false, reopen: done });
+    await Promise.all([done.promise, this.flush()]);
+  }
+
+  /** Writes what is queued and closes; rejects if that final write fails (exit non-zero). */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    this.#closed = true;
     if (this.#timer !== null) this.#options.clock.clearTimeout(this.#timer);
     this.#timer = null;
     try {
@@ -96,57 +153,148 @@ export class LogFile implements Journal {
     }
   }
 
+  #arm(): void {
+    this.#timer ??= this.#options.clock.setTimeout(() => this.#onTimer(), this.#options.flushMs);
+  }
+
+  #onTimer(): void {
+    this.#timer = null;
+    this.flush().catch(this.#options.onError);
+  }
+
+  #start(): void {
+    if (this.#running) this.#again = true;
+    else void this.#run();
+  }
+
   async #run(): Promise<void> {
     this.#running = true;
-    while (this.#waiters.length > 0) {
+    do {
+      this.#again = false;
       const waiters = this.#waiters;
       this.#waiters = [];
       try {
-        await this.#writeBuffered();
+        await this.#attempt();
         for (const w of waiters) w.resolve();
+        // While producers are paused, write back to back until they can resume.
+        if (this.#backlogged) this.#again = true;
       } catch (err) {
         for (const w of waiters) w.reject(err);
+        if (waiters.length === 0) this.#options.onError(err);
+        this.#again = false; // retried on the timer, not in a tight loop against a full disk
+        if (!this.#closed) this.#arm();
       }
-    }
+    } while (this.#waiters.length > 0 || this.#again);
     this.#running = false;
   }
 
-  #grow(bytes: number): void {
-    const grown = Buffer.allocUnsafe(Math.max(bytes, this.#buffer.length * 2));
-    this.#buffer.copy(grown, 0, 0, this.#length);
-    this.#buffer = grown;
+  async #attempt(): Promise<void> {
+    const queue = this.#backlog.queue;
+    const head = queue[0];
+    const atBoundary = head === undefined || (head.at === 0 && head.reopen === undefined);
+    if (this.#rotateDue() && atBoundary) await this.#rotate();
+    let sealed = false;
+    for (;;) {
+      const step = queue[0];
+      if (step === undefined) {
+        // Only once the backlog is out is the buffer sealed, so a failing disk never holds more
+        // than two buffers, however many attempts fail.
+        if (sealed) break;
+        sealed = true;
+        this.#backlog.seal(true);
+        continue;
+      }
+      if (step.reopen) await this.#switchFile(step.reopen);
+      while (step.at < step.bytes.length) {
+        const n = (await this.#file.write(step.bytes, step.at)).bytesWritten;
+        this.#size += n;
+        this.#synced = false;
+        this.#backlog.wrote(step, n);
+        if (step.lines) this.#drained();
+      }
+      this.#backlog.shift();
+    }
+    if (this.#folderDirty) await this.#syncFolder();
+    // A failed datasync is retried, its bytes are not written again: they are in the file already,
+    // and a second copy would duplicate records.
+    await this.#datasync();
   }
 
-  async #writeBuffered(): Promise<void> {
-    const dropped = this.#dropped;
-    const retry = this.#retry ?? EMPTY;
-    const full = this.#buffer;
-    const lines = full.subarray(0, this.#length);
-    this.#retry = null;
-    this.#buffer = this.#spare;
-    this.#length = 0;
-    let written = 0;
-    try {
-      for (const data of [retry, lines]) {
-        let at = 0;
-        while (at < data.length) {
-          const n = (await this.#file.write(data, at)).bytesWritten;
-          at += n;
-          written += n;
-        }
-      }
-      if (dropped > 0) await this.#file.write(`{"event":"dropped","lines":${dropped}}\n`);
-      await this.#file.datasync();
-    } catch (err) {
-      // Keep what did not reach the file, in order, ahead of lines queued meanwhile.
-      this.#retry = Buffer.concat([retry, lines]).subarray(written);
-      throw err;
-    } finally {
-      this.#spare = full;
+  #drained(): void {
+    if (this.#backlogged && this.#backlog.unwritten <= this.#low) {
+      this.#backlogged = false;
+      this.#options.onDrain?.();
     }
-    this.#dropped -= dropped;
-    // Lines were dropped while the disk failed: a request whose reply waits on this flush may be
-    // among them, so this flush must not count as "logged". Later flushes succeed normally.
-    if (dropped > 0) throw new Error(`message log buffer overflowed; ${dropped} lines dropped`);
   }
+
+  #note(event: 'reopened' | 'rotated'): Buffer {
+    return Buffer.from(`{"level":30,"time":${this.#options.clock.now()},"event":"${event}"}\n`);
+  }
+
+  async #datasync(): Promise<void> {
+    if (this.#synced) return;
+    await this.#file.datasync();
+    this.#synced = true;
+  }
+
+  async #syncFolder(): Promise<void> {
+    await syncFolder(this.path, this.#fs);
+    this.#folderDirty = false;
+  }
+
+  /** Lines before the switch are made durable in the old file first: they were promised there. */
+  async #switchFile(done: { resolve(): void; reject(err: unknown): void }): Promise<void> {
+    await this.#datasync();
+    const step = this.#backlog.queue[0]!;
+    step.reopen = null;
+    try {
+      await this.#replaceFile();
+      done.resolve();
+    } catch (err) {
+      step.at = step.bytes.length; // no new file: no `reopened` record in the old one
+      done.reject(err);
+    }
+  }
+
+  async #replaceFile(): Promise<void> {
+    const { file, size } = await openLogPath(this.path, this.#fs);
+    const old = this.#file;
+    this.#file = file;
+    this.#size = size;
+    this.#folderDirty = true;
+    this.#synced = true;
+    await old.close().catch(this.#options.onError);
+  }
+
+  #rotateDue(): boolean {
+    const max = this.#options.maxBytes ?? 0;
+    return max > 0 && this.#size >= max && this.#options.clock.now() >= this.#rotateAfter;
+  }
+
+  /**
+   * Between whole buffers only, so no record is split across files. Durability: the old file's
+   * data is synced before its name changes, and the folder is synced (renames and the new entry)
+   * before any flush resolves, so after a crash an acknowledged line is in some log file.
+   */
+  async #rotate(): Promise<void> {
+    await this.#datasync();
+    try {
+      await shiftRotated(this.path, this.#options.keep ?? 0, this.#fs);
+      await this.#replaceFile();
+    } catch (err) {
+      // Keep appending to the current file (its data is safe); try again later, not every flush.
+      this.#rotateAfter = this.#options.clock.now() + ROTATE_RETRY_MS;
+      this.#folderDirty = true;
+      this.#options.onError(err);
+      return;
+    }
+    this.#backlog.queue.unshift({ bytes: this.#note('rotated'), at: 0, lines: false });
+  }
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void;
+  let reject!: (err: unknown) => void;
+  const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+  return { promise, resolve, reject };
 }

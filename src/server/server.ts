@@ -72,8 +72,10 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
   const address = server.address();
   if (address === null || typeof address === 'string') throw new Error('not listening on TCP');
   let opened: Awaited<ReturnType<typeof openFiles>>;
+  let onLogDrain = () => {}; // nothing is paused on the log before serving starts
   try {
-    opened = await openFiles(options);
+    // The log's drain resumes the connections it paused; they exist only once serving starts.
+    opened = await openFiles(options, () => onLogDrain());
   } catch (err) {
     for (const socket of early) socket.destroy();
     await new Promise((resolve) => server.close(resolve));
@@ -88,7 +90,7 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
   const waitingForLog = new Set<Connection>();
   let connectionCount = 0;
   let closing: Promise<void> | null = null;
-  logFile.onDrain = () => {
+  onLogDrain = () => {
     const waiting = [...waitingForLog];
     waitingForLog.clear();
     for (const conn of waiting) conn.resumeAfterLog();
@@ -173,8 +175,7 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
     get connections() {
       return open.size;
     },
-    // Placeholder until LogFile.reopen lands (issue 11); the CLI already wires SIGHUP to it.
-    reopenLog: () => Promise.reject(new Error('log reopen is not implemented yet')),
+    reopenLog: () => logFile.reopen(),
     close() {
       closing ??= shutdown();
       return closing;
@@ -208,7 +209,7 @@ function refuse(
 }
 
 /** The state lock, the message log and the state, in that order; on failure, none stays open. */
-async function openFiles(options: ServerOptions) {
+async function openFiles(options: ServerOptions, onDrain: () => void) {
   // Before anything touches the state folder: a second server must not even clean its temp files.
   const lock = await lockStateFile(options.statePath);
   let logFile: LogFile;
@@ -216,6 +217,9 @@ async function openFiles(options: ServerOptions) {
     logFile = await LogFile.open(options.logPath, {
       flushMs: options.logFlushMs ?? SERVER_DEFAULTS.logFlushMs,
       maxBufferedBytes: options.logBufferBytes ?? SERVER_DEFAULTS.logBufferBytes,
+      maxBytes: options.logMaxBytes ?? SERVER_DEFAULTS.logMaxBytes,
+      keep: options.logKeep ?? SERVER_DEFAULTS.logKeep,
+      onDrain,
       clock: realClock,
       onError: (err) => options.logger?.error({ err }, 'message log write failed'),
       ...(options.logFs ? { fs: options.logFs } : {}),
