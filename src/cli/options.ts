@@ -133,9 +133,14 @@ async function parseWith<S extends Specs>(
   specs: S,
 ): Promise<Parsed<S>> {
   const args = (await y.parseAsync()) as Record<string, unknown> & { _: unknown[] };
+  const end = argv.includes('--') ? argv.indexOf('--') : argv.length;
   for (const key of [...Object.keys(specs), 'help', 'version']) {
-    if (Array.isArray(args[key]))
+    // yargs collects a repeated value option into an array, but lets the last boolean win.
+    const flag = new RegExp(`^--(?:no-)?${key}(?:=|$)`);
+    const repeated = argv.slice(0, end).filter((a) => flag.test(a)).length > 1;
+    if (repeated || Array.isArray(args[key])) {
       return { kind: 'error', message: `--${key} given more than once` };
+    }
   }
   if (args.help === true) return { kind: 'help' };
   if (args.version === true) return { kind: 'version' };
