@@ -84,6 +84,9 @@ export async function main(
     process.stderr.write(`parity-server: ${startFailure(err, args.host, args.port)}\n`);
     return 1;
   }
+  // Before the ready line: whoever waits for it may signal at once (and SIGUSR1 must never reach
+  // Node's inspector).
+  const signals = handleSignals(server, logger, logPath);
   logger.info(
     {
       host: server.host,
@@ -96,7 +99,6 @@ export async function main(
     },
     `listening on ${server.host}:${server.port}; state ${statePath}, log ${logPath}`,
   );
-  const signals = handleSignals(server, logger, logPath);
   const code = await signals.exit;
   signals.remove();
   return code;
