@@ -4,13 +4,18 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LineClient, readLog, SERVER_BIN, spawnServer, tempDir } from './fixtures/server.js';
 
+// Each test starts real servers; on a loaded 2-core machine a start takes 1-2 s.
+t.setTimeout(90_000);
+
 const state = (path: string) => JSON.parse(readFileSync(path, 'utf8')) as Record<string, number>;
 
 t.test('the ready line names the loopback address; SIGTERM stops with exit 0', async (t) => {
   const s = await spawnServer(t);
   const ready = s.output[0]!;
   t.equal(ready.host, '127.0.0.1', 'loopback by default');
-  t.equal(ready.msg, `listening on 127.0.0.1:${s.port}`);
+  // A user must not have to guess where the files went: absolute paths, in the line itself.
+  t.equal(ready.msg, `listening on 127.0.0.1:${s.port}; state ${s.statePath}, log ${s.logPath}`);
+  t.same([ready.state, ready.log], [s.statePath, s.logPath]);
   t.equal(await s.stop('SIGTERM'), 0);
 });
 
@@ -140,15 +145,26 @@ t.test(
   async (t) => {
     const dir = tempDir(t);
     const run = (...args: string[]) =>
-      spawnSync(process.execPath, [SERVER_BIN, '--port', '0', ...args], {
-        encoding: 'utf8',
-        timeout: 10_000,
-      });
+      spawnSync(
+        process.execPath,
+        [SERVER_BIN, ...(args.includes('--port') ? [] : ['--port', '0']), ...args],
+        {
+          encoding: 'utf8',
+          timeout: 10_000,
+        },
+      );
     const badPort = run('--port', '70000');
     t.equal(badPort.status, 2);
-    t.match(badPort.stderr, /--port must be an integer 0-65535/);
+    t.equal(
+      badPort.stderr,
+      'parity-server: invalid --port 70000: use an integer 0-65535\n' +
+        'Run with --help for the options.\n',
+    );
+    t.match(run('--port', 'abc').stderr, /^parity-server: invalid --port abc: /, 'not NaN');
+    const twice = run('--state', join(dir, 'a.json'), '--state', join(dir, 'b.json'));
+    t.equal(twice.status, 2);
+    t.match(twice.stderr, /^parity-server: --state given more than once\n/, 'not a TypeError');
     t.equal(run('--bogus').status, 2, 'unknown flag');
-    t.equal(run('--max-clients', '0').status, 2);
     const corrupt = join(dir, 'bad.json');
     writeFileSync(corrupt, '{"alice": 4');
     const bad = run('--state', corrupt, '--log', join(dir, 'm.log'));
@@ -176,5 +192,25 @@ t.test('PARITY_* environment variables set the options', async (t) => {
     },
   });
   t.equal(r.status, 2);
-  t.match(r.stderr, /got 99999/, 'PARITY_PORT is read; PARITY_ID, a client option, is ignored');
+  t.match(
+    r.stderr,
+    /^parity-server: invalid PARITY_PORT=99999: /,
+    'PARITY_PORT is read; PARITY_ID, a client option, is ignored',
+  );
+});
+
+t.test('a busy port: one line on stderr, exit 1, no stack', async (t) => {
+  const dir = tempDir(t);
+  const first = await spawnServer(t, { dir });
+  const second = spawnSync(
+    process.execPath,
+    [SERVER_BIN, '--port', String(first.port), '--data-dir', dir, '--state', join(dir, 'o.json')],
+    { encoding: 'utf8', timeout: 10_000 },
+  );
+  t.equal(second.status, 1);
+  t.equal(
+    second.stderr,
+    `parity-server: cannot start: 127.0.0.1:${first.port} is already in use; ` +
+      'stop what holds it, or pick another --port\n',
+  );
 });

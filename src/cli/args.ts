@@ -12,6 +12,7 @@ export function unknownArgument(
   const names = new Set([...known, 'help']);
   for (const arg of argv) {
     if (arg === '--') break;
+    if (/^-\d/.test(arg)) continue; // a negative number given as a value, not a flag
     const name = /^--?(?:no-)?([^=]+)/.exec(arg)?.[1];
     if (name !== undefined && !names.has(name)) return name;
   }

@@ -1,9 +1,9 @@
-import yargs from 'yargs';
 import { CLIENT_DEFAULTS as D, EXIT } from '../client/defaults.js';
 import { createLogger } from '../client/output.js';
 import { runClient } from '../client/run.js';
 import { isValidId } from '../protocol/syntax.js';
-import { unknownArgument } from './args.js';
+import { bool, int, ms, optionalStr, parseOptions, str } from './options.js';
+import { packageVersion } from './version.js';
 
 export type ClientArgs = {
   id: string;
@@ -15,79 +15,59 @@ export type ClientArgs = {
   quiet: boolean;
 };
 
-const FLAGS = ['id', 'host', 'port', 'tick-ms', 'switch-min-ms', 'switch-max-ms', 'quiet'];
-
-function parser(argv: string[]) {
-  return yargs(argv)
-    .scriptName('parity-client')
-    .usage('Usage: $0 --id <id> [options]\n\nRuns the counter for <id> against a Parity server.')
-    .env('PARITY')
-    .options({
-      id: { type: 'string', describe: 'Client id: 1-64 of A-Z a-z 0-9 _ . -' },
-      host: { type: 'string', default: D.host, describe: 'Server host' },
-      port: { type: 'number', default: D.port, describe: 'Server port' },
-      'tick-ms': { type: 'number', default: D.tickMs, describe: 'Period of VALUE sends' },
-      'switch-min-ms': {
-        type: 'number',
-        default: D.switchMinMs,
-        describe: 'Shortest EVEN/ODD delay',
-      },
-      'switch-max-ms': {
-        type: 'number',
-        default: D.switchMaxMs,
-        describe: 'Longest EVEN/ODD delay',
-      },
-      quiet: { type: 'boolean', default: false, describe: 'Show errors only' },
-    })
-    .epilogue(
-      'Every option can also be set as a PARITY_* environment variable (PARITY_PORT=7071).\n' +
-        'Output: one line per event; readable on a TTY, JSON lines when piped.\n' +
-        `Exit: ${EXIT.ok} after SIGINT/SIGTERM, ${EXIT.fatal} after BYE TAKEN_OVER or ` +
-        `LINE_TOO_LONG, ${EXIT.usage} on bad arguments.`,
-    )
-    .parserConfiguration({ 'duplicate-arguments-array': false })
-    .help()
-    .version(false)
-    .exitProcess(false)
-    .fail((msg, err) => {
-      throw err ?? new UsageError(msg);
-    });
-}
-
-class UsageError extends Error {}
-
-const isWhole = (n: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
-  Number.isInteger(n) && n >= min && n <= max;
-
-/** The first thing wrong with the arguments, or null. */
-function problem(a: ClientArgs): string | null {
-  if (a.id === undefined || a.id === '') return 'missing --id';
-  if (!isValidId(a.id)) return `invalid --id "${a.id}": use 1-64 of A-Z a-z 0-9 _ . -`;
-  if (a.host === '') return 'invalid --host: empty';
-  if (!isWhole(a.port, 1, 65535)) return `invalid --port ${a.port}: use an integer 1-65535`;
-  if (!isWhole(a.tickMs, 1)) return `invalid --tick-ms ${a.tickMs}: use an integer >= 1`;
-  if (!isWhole(a.switchMinMs, 0)) return `invalid --switch-min-ms ${a.switchMinMs}`;
-  if (!isWhole(a.switchMaxMs, a.switchMinMs)) {
-    return `invalid --switch-max-ms ${a.switchMaxMs}: use an integer >= --switch-min-ms`;
-  }
-  return null;
-}
+const CLIENT_OPTIONS = {
+  id: optionalStr('Client id: 1-64 of A-Z a-z 0-9 _ . -'),
+  host: str('Server host', D.host),
+  port: int('Server port', D.port, 1, 65535),
+  'tick-ms': ms('Period of VALUE sends', D.tickMs),
+  'switch-min-ms': ms('Shortest EVEN/ODD delay', D.switchMinMs, 0),
+  'switch-max-ms': ms('Longest EVEN/ODD delay', D.switchMaxMs, 0),
+  quiet: bool('Show errors only'),
+} as const;
 
 /** The parsed arguments, or the exit code when there is nothing to run (--help, bad arguments). */
-export async function parseArgs(argv: string[]): Promise<ClientArgs | number> {
-  const y = parser(argv);
-  let reason: string | null;
-  try {
-    const a = await y.parseAsync();
-    if (a.help === true) return EXIT.ok; // yargs has printed the help
-    const unknown = unknownArgument(argv, FLAGS, a._);
-    reason =
-      unknown === null ? problem(a as unknown as ClientArgs) : `Unknown argument: ${unknown}`;
-    if (reason === null) return a as unknown as ClientArgs;
-  } catch (err) {
-    reason = err instanceof Error ? err.message : String(err);
+export async function parseArgs(
+  argv: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<ClientArgs | number> {
+  const parsed = await parseOptions(argv, env, CLIENT_OPTIONS, {
+    name: 'parity-client',
+    usage: 'Usage: $0 --id <id> [options]\n\nRuns the counter for <id> against a Parity server.',
+    epilogue:
+      'Every option can also be set as a PARITY_* environment variable (PARITY_PORT=7071);\n' +
+      'booleans take 1, 0, true or false (PARITY_QUIET=1).\n' +
+      'Output: one line per event; readable on a TTY, JSON lines when piped.\n' +
+      `Exit: ${EXIT.ok} after SIGINT/SIGTERM, ${EXIT.fatal} after BYE TAKEN_OVER or ` +
+      `LINE_TOO_LONG, ${EXIT.usage} on bad arguments.`,
+  });
+  if (parsed.kind === 'help') return EXIT.ok; // yargs has printed the help
+  if (parsed.kind === 'version') {
+    process.stdout.write(`${packageVersion()}\n`);
+    return EXIT.ok;
   }
-  process.stderr.write(`parity-client: ${reason.replace(/\s+/g, ' ')}\n\n${await y.getHelp()}\n`);
+  let reason: string;
+  if (parsed.kind === 'error') {
+    reason = parsed.message;
+  } else {
+    const v = parsed.values;
+    if (v.id === undefined || v.id === '') reason = 'missing --id';
+    else if (!isValidId(v.id)) reason = `invalid --id "${v.id}": use 1-64 of A-Z a-z 0-9 _ . -`;
+    else if (v.host === '') reason = 'invalid --host: empty';
+    else if (v['switch-max-ms'] < v['switch-min-ms']) {
+      reason = `invalid --switch-max-ms ${v['switch-max-ms']}: use an integer >= --switch-min-ms`;
+    } else {
+      return {
+        id: v.id,
+        host: v.host,
+        port: v.port,
+        tickMs: v['tick-ms'],
+        switchMinMs: v['switch-min-ms'],
+        switchMaxMs: v['switch-max-ms'],
+        quiet: v.quiet,
+      };
+    }
+  }
+  process.stderr.write(`parity-client: ${reason.replace(/\s+/g, ' ')}\n\n${await parsed.help()}\n`);
   return EXIT.usage;
 }
 
