@@ -100,7 +100,8 @@ t.test('logrotate config', { skip: missing('logrotate') }, async (t) => {
   /** A copy of the config (given as text) for the log in `dir`. */
   const config = (text: string) => {
     const path = join(dir, 'parity.conf');
-    writeFileSync(path, text.replaceAll('/var/log/parity/', `${dir}/`));
+    // logrotate ignores a config that group or others can write (a umask of 002 would do that).
+    writeFileSync(path, text.replaceAll('/var/log/parity/', `${dir}/`), { mode: 0o600 });
     return path;
   };
   const logrotate = (...args: string[]) =>
