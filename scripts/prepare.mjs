@@ -15,8 +15,10 @@ import { existsSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import process from 'node:process';
+import { fileURLToPath, URL } from 'node:url';
 
-const ROOT = resolve(import.meta.dirname, '..');
+// Not import.meta.dirname: it needs Node 20.11, and package.json promises any Node 20.
+const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const pack = process.argv.includes('--pack');
 
 /** The tsc entry point from this package's own node_modules, or null if TypeScript is absent. */
