@@ -1,14 +1,16 @@
 #!/usr/bin/env node
 /**
  * `npm run bench`: measures Parity (bin/server, built in dist/) and a bare node:net baseline side
- * by side, prints one row per scenario, writes bench/results.json and regenerates BENCHMARKS.md
- * and bench/spec-p99.svg.
+ * by side, prints one row per scenario, and writes results.json, BENCHMARKS.md and spec-p99.svg
+ * into bench/results/ (git-ignored), or with --publish over the committed report.
  *
  *   node bench/run.mjs            quick mode, under 2 minutes
  *   node bench/run.mjs --full     every scenario at full size (about 10-15 minutes)
  *   node bench/run.mjs --smoke    a few seconds, tiny sizes (the test suite runs this)
- *   --only flood,spec,idle,store,startup   a subset (results go to bench/results/ unless --out)
+ *   --only flood,spec,idle,store,startup   a subset (results.json only, no report)
  *   --out DIR       write results.json, BENCHMARKS.md and spec-p99.svg into DIR instead
+ *   --publish       rewrite the committed BENCHMARKS.md, bench/results.json, bench/spec-p99.svg:
+ *                   every scenario, quick or full (a casual run once overwrote them)
  *   --root DIR      the Parity checkout to measure (default: this one; needs `npm run build`)
  *   --profile DIR   run every Parity server under --cpu-prof, profiles into DIR
  *   --wait-idle S   wait up to S seconds (default 60) for other work on the machine to end, first
@@ -114,6 +116,7 @@ const { values } = parseArgs({
     smoke: { type: 'boolean', default: false },
     only: { type: 'string' },
     out: { type: 'string' },
+    publish: { type: 'boolean', default: false },
     root: { type: 'string', default: resolve(HERE, '..') },
     profile: { type: 'string' },
     'wait-idle': { type: 'string', default: '60' },
@@ -124,7 +127,8 @@ const { values } = parseArgs({
 if (values.help) {
   process.stdout.write(
     'usage: node bench/run.mjs [--quick | --full | --smoke] [--only flood,spec,idle,store,startup]\n' +
-      '                          [--out DIR] [--root DIR] [--profile DIR]\n',
+      '                          [--out DIR | --publish] [--root DIR] [--profile DIR]\n' +
+      'Writes into bench/results/ unless --out DIR; --publish rewrites the committed report.\n',
   );
   process.exit(0);
 }
@@ -145,7 +149,21 @@ if (!existsSync(join(root, 'dist/cli/server.js'))) {
   process.exit(2);
 }
 const partial = only.length < ALL.length;
-const outDir = values.out ? resolve(values.out) : partial ? join(HERE, 'results') : null;
+// The committed report is what the README quotes: only a deliberate, complete run replaces it.
+const refusal = !values.publish
+  ? null
+  : values.out
+    ? '--publish and --out both say where to write'
+    : partial
+      ? '--publish needs every scenario, not --only'
+      : mode === 'smoke'
+        ? '--publish takes a --quick or --full run, not --smoke'
+        : null;
+if (refusal !== null) {
+  process.stderr.write(`bench: ${refusal}\n`);
+  process.exit(2);
+}
+const outDir = values.publish ? null : resolve(values.out ?? join(HERE, 'results'));
 const paths = outDir
   ? {
       results: join(outDir, 'results.json'),
@@ -198,6 +216,7 @@ const started = performance.now();
 const info = machine(root);
 if (values.commit) info.commit = values.commit;
 log(`Parity benchmark, --${mode}: ${info.cores} cores (${info.cpu}), Node ${info.node}`);
+log(`writing ${outDir === null ? 'the committed report (--publish)' : `into ${outDir}`}`);
 // Other work on the machine takes cores from the server and the generator: wait for quiet first,
 // and every row reports the CPU that neither of them used.
 const waitStart = Date.now();
