@@ -77,9 +77,9 @@ export type ServerLimits = {
  * Lines one connection may have handled in one turn of the event loop before it yields to the
  * others. libuv reads up to 32 × 64 KiB from a busy socket per turn: without a budget, a peer
  * sending bare LFs or pipelined PINGs held the loop for ~2 M lines, and a well-behaved client's
- * p99 rose to 1.5-2 s. 1,024 lines cost about a millisecond; an honest pipeline never has as many.
+ * p99 rose to 1.5-2 s. 256 lines cost well under a millisecond; an honest pipeline never has as many.
  */
-export const LINES_PER_TURN = 1024;
+export const LINES_PER_TURN = 256;
 
 /** Longest `line` field written to the message log; longer lines are cut and marked. */
 export const LOG_LINE_CAP = 1024;

@@ -16,6 +16,12 @@ const WAITING_REPLY_BYTES = 16;
  * Closing with unread input would send RST, which can make the peer lose our final BYE.
  */
 export const LINGER_MS = 2_000;
+/**
+ * ... and at most this much of it: a peer that keeps streaming after our BYE (random bytes cut
+ * off by an overlong line) had the server copying ~220 MB/s of input only to discard it, and a
+ * well-behaved client's p99 rose to ~300 ms. An honest peer has a few requests in flight at most.
+ */
+const LINGER_DISCARD_BYTES = 64 * 1024;
 
 /** Requests that change or read stored state: never acknowledged unless their line is logged. */
 const LOGGED_BEFORE_HANDLING = new Set<Verb>(['HELLO', 'VALUE']);
@@ -56,6 +62,7 @@ export class Connection implements Session {
   #peerEnded = false;
   #drainTimer: ReturnType<typeof setTimeout> | null = null;
   #lingerTimer: ReturnType<typeof setTimeout> | null = null;
+  #discarded = 0; // bytes read and dropped after our last reply
   #closeReason = 'peer closed';
   readonly #remote: string;
   #resolveClosed!: () => void;
@@ -123,7 +130,12 @@ export class Connection implements Session {
   }
 
   #onData(chunk: Buffer): void {
-    if (this.#finishing) return; // lingering: input after our last reply is discarded
+    if (this.#finishing) {
+      // Lingering: input after our last reply is discarded, up to a point.
+      this.#discarded += chunk.length;
+      if (this.#discarded > LINGER_DISCARD_BYTES) this.destroy('kept sending after BYE');
+      return;
+    }
     this.#decoder.write(chunk);
     this.#pump();
   }
