@@ -4,8 +4,10 @@ import type { ServerLimits } from '../limits.js';
 import type { ConnectionLog, MessageLog } from '../log/message-log.js';
 import { LineDecoder } from '../protocol/decoder.js';
 import { formatReply, type ByeCode } from '../protocol/replies.js';
+import { redactRequestLine } from '../protocol/redact.js';
 import { parseRequest } from '../protocol/requests.js';
 import type { Store } from '../store/store.js';
+import type { Authenticator, ConnectionAuth } from './auth.js';
 import { handle, type Session } from './handlers.js';
 import { ReplyQueue } from './reply-queue.js';
 
@@ -25,12 +27,15 @@ export type ConnectionDeps = {
   /** Registers `conn` as `id`; returns the connection that held it before, if any. */
   claim(id: string, conn: Connection): Connection | undefined;
   closed(conn: Connection): void;
+  /** With a users file (--users): AUTH before HELLO. */
+  auth?: Authenticator | null;
 };
 
 /** The socket adapter: bytes to lines to handlers, replies back in order, limits enforced. */
 export class Connection implements Session {
   readonly number: number;
   id: string | null = null;
+  readonly auth: ConnectionAuth | null;
   readonly #socket: Socket;
   readonly #deps: ConnectionDeps;
   readonly #decoder: LineDecoder;
@@ -56,6 +61,7 @@ export class Connection implements Session {
     this.#replies = new ReplyQueue((lines) => this.#send(lines));
     this.#log = deps.messageLog.forConnection(number);
     this.#remote = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.auth = deps.auth?.forConnection(socket.remoteAddress ?? '') ?? null;
     this.#log.event('open', { remote: this.#remote });
     socket.setNoDelay(true);
     socket.setTimeout(deps.limits.idleTimeoutMs);
@@ -144,7 +150,7 @@ export class Connection implements Session {
   }
 
   #onLine(line: string): void {
-    this.#log.line('in', line);
+    this.#log.line('in', redactRequestLine(line));
     const parsed = parseRequest(line);
     if (parsed.type === 'blank') return;
     if (parsed.type === 'error') {
