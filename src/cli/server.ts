@@ -5,6 +5,13 @@ import { SERVER_DEFAULTS } from '../limits.js';
 import { StateFileError } from '../store/state-file.js';
 import { startServer } from '../server/server.js';
 import { unknownArgument } from './args.js';
+import { passwd } from './passwd.js';
+import {
+  checkSecurity,
+  reloadOnHangup,
+  SECURITY_OPTIONS,
+  securityOptions,
+} from './security-options.js';
 
 const int = (describe: string, value: number) =>
   ({ type: 'number', default: value, describe }) as const;
@@ -35,6 +42,7 @@ const OPTIONS = {
     'on SIGTERM, wait this long for peers',
     SERVER_DEFAULTS.shutdownTimeoutMs,
   ),
+  ...SECURITY_OPTIONS,
 } as const;
 
 function parser(argv: string[]) {
@@ -64,6 +72,7 @@ function parser(argv: string[]) {
       }
       return true;
     })
+    .check(checkSecurity)
     .help()
     .version(false)
     .exitProcess(false)
@@ -79,6 +88,7 @@ function opsLogger(): Logger {
 
 /** Runs the server until SIGTERM/SIGINT. Resolves to the process exit code. */
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'passwd') return passwd(argv.slice(1));
   let args;
   try {
     args = await parser(argv).parseAsync();
@@ -102,6 +112,7 @@ export async function main(argv: string[]): Promise<number> {
       repair: args.repair,
       logFlushMs: args['log-flush-ms'],
       logger,
+      security: securityOptions(args),
       limits: {
         maxLineBytes: args['max-line-bytes'],
         idleTimeoutMs: args['idle-timeout-ms'],
@@ -150,5 +161,6 @@ export async function main(argv: string[]): Promise<number> {
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    process.on('SIGHUP', () => reloadOnHangup(server, logger));
   });
 }
