@@ -4,8 +4,13 @@ import { createLogger } from '../client/output.js';
 import { runClient } from '../client/run.js';
 import { isValidId } from '../protocol/syntax.js';
 import { unknownArgument } from './args.js';
+import {
+  CLIENT_SECURITY_OPTIONS,
+  clientSecurity,
+  type ClientSecurityArgs,
+} from './client-security-options.js';
 
-export type ClientArgs = {
+export type ClientArgs = ClientSecurityArgs & {
   id: string;
   host: string;
   port: number;
@@ -15,7 +20,10 @@ export type ClientArgs = {
   quiet: boolean;
 };
 
-const FLAGS = ['id', 'host', 'port', 'tick-ms', 'switch-min-ms', 'switch-max-ms', 'quiet'];
+const FLAGS = [
+  ...['id', 'host', 'port', 'tick-ms', 'switch-min-ms', 'switch-max-ms', 'quiet'],
+  ...Object.keys(CLIENT_SECURITY_OPTIONS),
+];
 
 function parser(argv: string[]) {
   return yargs(argv)
@@ -38,6 +46,7 @@ function parser(argv: string[]) {
         describe: 'Longest EVEN/ODD delay',
       },
       quiet: { type: 'boolean', default: false, describe: 'Show errors only' },
+      ...CLIENT_SECURITY_OPTIONS,
     })
     .epilogue(
       'Every option can also be set as a PARITY_* environment variable (PARITY_PORT=7071).\n' +
@@ -94,6 +103,11 @@ export async function parseArgs(argv: string[]): Promise<ClientArgs | number> {
 export async function main(argv: string[]): Promise<number> {
   const args = await parseArgs(argv);
   if (typeof args === 'number') return args;
+  const security = await clientSecurity(args).catch((err: Error) => err);
+  if (security instanceof Error) {
+    process.stderr.write(`parity-client: ${security.message}\n`);
+    return EXIT.usage;
+  }
   let outputClosed = false;
   const logger = createLogger({
     id: args.id,
@@ -108,6 +122,7 @@ export async function main(argv: string[]): Promise<number> {
   });
   const client = runClient({
     ...args,
+    ...security,
     backoffBaseMs: D.backoffBaseMs,
     backoffMaxMs: D.backoffMaxMs,
     quitTimeoutMs: D.quitTimeoutMs,
