@@ -151,6 +151,18 @@ t.test('a plaintext peer on the TLS port is closed and logged as refused', async
   t.match(refused[0], { reason: /^tls handshake failed: ERR_SSL_/, remote: /^127\.0\.0\.1:/ });
 });
 
+t.test('a peer that never starts the handshake is dropped at the handshake timeout', async (t) => {
+  const s = await spawnServer(t, { args: tlsArgs(['--tls-handshake-timeout-ms', '300']) });
+  const socket = connect({ host: '127.0.0.1', port: s.port });
+  t.teardown(() => socket.destroy());
+  socket.on('error', () => {});
+  socket.resume();
+  await once(socket, 'close'); // the server closes it: the test sends nothing
+  t.equal(await s.stop(), 0);
+  const refused = (await readLog(s.logPath)).filter((r) => r.event === 'refused');
+  t.match(refused, [{ reason: 'tls handshake failed: ERR_TLS_HANDSHAKE_TIMEOUT' }]);
+});
+
 t.test('with --tls-ca a client certificate is required', async (t) => {
   const s = await spawnServer(t, { args: tlsArgs(['--tls-ca', certs.caCert]) });
   const without = await sClient(t, s.port, 'PING\nQUIT\n');
