@@ -2,10 +2,15 @@ import { CLIENT_DEFAULTS as D, EXIT } from '../client/defaults.js';
 import { createLogger } from '../client/output.js';
 import { runClient } from '../client/run.js';
 import { isValidId } from '../protocol/syntax.js';
+import {
+  CLIENT_SECURITY_OPTIONS,
+  clientSecurity,
+  type ClientSecurityArgs,
+} from './client-security-options.js';
 import { bool, int, ms, optionalStr, parseOptions, str } from './options.js';
 import { packageVersion } from './version.js';
 
-export type ClientArgs = {
+export type ClientArgs = ClientSecurityArgs & {
   id: string;
   host: string;
   port: number;
@@ -23,6 +28,7 @@ const CLIENT_OPTIONS = {
   'switch-min-ms': ms('Shortest EVEN/ODD delay', D.switchMinMs, 0),
   'switch-max-ms': ms('Longest EVEN/ODD delay', D.switchMaxMs, 0),
   quiet: bool('Show errors only'),
+  ...CLIENT_SECURITY_OPTIONS,
 } as const;
 
 /** The parsed arguments, or the exit code when there is nothing to run (--help, bad arguments). */
@@ -64,6 +70,11 @@ export async function parseArgs(
         switchMinMs: v['switch-min-ms'],
         switchMaxMs: v['switch-max-ms'],
         quiet: v.quiet,
+        tls: v.tls,
+        'tls-ca': v['tls-ca'],
+        'tls-cert': v['tls-cert'],
+        'tls-key': v['tls-key'],
+        'password-file': v['password-file'],
       };
     }
   }
@@ -74,6 +85,11 @@ export async function parseArgs(
 export async function main(argv: string[]): Promise<number> {
   const args = await parseArgs(argv);
   if (typeof args === 'number') return args;
+  const security = await clientSecurity(args).catch((err: Error) => err);
+  if (security instanceof Error) {
+    process.stderr.write(`parity-client: ${security.message}\n`);
+    return EXIT.usage;
+  }
   let outputClosed = false;
   const logger = createLogger({
     id: args.id,
@@ -88,6 +104,7 @@ export async function main(argv: string[]): Promise<number> {
   });
   const client = runClient({
     ...args,
+    ...security,
     backoffBaseMs: D.backoffBaseMs,
     backoffMaxMs: D.backoffMaxMs,
     quitTimeoutMs: D.quitTimeoutMs,

@@ -1,6 +1,7 @@
 import { join, resolve } from 'node:path';
 import { SERVER_DEFAULTS as D } from '../limits.js';
 import { bool, int, ms, optionalStr, parseOptions, str, type Values } from './options.js';
+import { SECURITY_OPTIONS } from './security-options.js';
 
 /** Every server flag, its default from SERVER_DEFAULTS, and its range. */
 export const SERVER_OPTIONS = {
@@ -25,6 +26,7 @@ export const SERVER_OPTIONS = {
   'log-max-bytes': int('rotate the message log at this size (0: never)', D.logMaxBytes, 0),
   'log-keep': int('rotated message logs kept', D.logKeep),
   'shutdown-timeout-ms': ms('on SIGTERM, wait this long for peers', D.shutdownTimeoutMs),
+  ...SECURITY_OPTIONS,
 } as const;
 
 export type ServerArgs = Values<typeof SERVER_OPTIONS> & { statePath: string; logPath: string };

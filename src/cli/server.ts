@@ -4,6 +4,8 @@ import { StateFileError } from '../store/state-file.js';
 import { startServer } from '../server/server.js';
 import { describeFdPlan, fitClientsToFdLimit, type FdDeps } from './fd-limit.js';
 import { dataPaths, parseServerArgs } from './server-options.js';
+import { passwd } from './passwd.js';
+import { checkSecurity, securityOptions } from './security-options.js';
 import { handleSignals } from './signals.js';
 import { packageVersion } from './version.js';
 
@@ -41,16 +43,22 @@ export async function main(
   env: NodeJS.ProcessEnv = process.env,
   fds?: FdDeps,
 ): Promise<number> {
+  if (argv[0] === 'passwd') return passwd(argv.slice(1));
   const parsed = await parseServerArgs(argv, env);
-  if (parsed.kind === 'error') {
-    process.stderr.write(`parity-server: ${parsed.message}\nRun with --help for the options.\n`);
+  let problem = parsed.kind === 'error' ? parsed.message : null;
+  if (parsed.kind === 'run') {
+    try {
+      checkSecurity(parsed.values);
+    } catch (err) {
+      problem = (err as Error).message;
+    }
+  }
+  if (problem !== null) {
+    process.stderr.write(`parity-server: ${problem}\nRun with --help for the options.\n`);
     return 2;
   }
-  if (parsed.kind === 'help') return 0; // yargs has printed it
-  if (parsed.kind === 'version') {
-    process.stdout.write(`${packageVersion()}\n`);
-    return 0;
-  }
+  if (parsed.kind === 'version') process.stdout.write(`${packageVersion()}\n`);
+  if (parsed.kind !== 'run') return 0; // --help (yargs has printed it) or --version
   const args = parsed.values;
   const { statePath, logPath } = dataPaths(args);
   const logger = opsLogger();
@@ -69,6 +77,7 @@ export async function main(
       logMaxBytes: args['log-max-bytes'],
       logKeep: args['log-keep'],
       logger,
+      security: securityOptions(parsed.values),
       limits: {
         maxLineBytes: args['max-line-bytes'],
         idleTimeoutMs: args['idle-timeout-ms'],

@@ -6,7 +6,7 @@ type Signals = Pick<NodeJS.Process, 'on' | 'off'>;
 /**
  * nginx's signals, as far as Parity has them:
  * - SIGTERM, SIGINT: graceful stop (BYE, flush); a second one exits at once with 130.
- * - SIGHUP: reopen the message log after logrotate moved it. Failing to reopen is logged and the
+ * - SIGHUP: reopen the message log after logrotate moved it, and reload TLS and users files. Failing to reopen is logged and the
  *   server keeps writing where it was: losing the log must not stop the service.
  * - SIGUSR1: the same as SIGHUP (nginx's reopen signal). Any listener for it also keeps Node from
  *   starting its inspector on 127.0.0.1:9229, which would give every local user code execution.
@@ -43,18 +43,24 @@ export function handleSignals(
       },
     );
   };
-  // One reopen at a time: two quick HUPs must not race on the same file.
+  // One reopen at a time: two quick HUPs must not race on the same file. Then the TLS
+  // certificate and the users file are read again; each that fails keeps its old copy.
   const reopen = (signal: NodeJS.Signals) => {
-    reopening = reopening.then(() =>
-      server.reopenLog().then(
+    reopening = reopening
+      .then(() => server.reopenLog())
+      .then(
         () => logger.info({ signal, log: logPath }, `message log reopened: ${logPath}`),
         (err: unknown) =>
           logger.error(
             { signal, log: logPath, err },
             `message log reopen failed, still writing the old file: ${(err as Error).message}`,
           ),
-      ),
-    );
+      )
+      .then(() => server.reload())
+      .then(
+        () => logger.info({ signal }, 'reloaded TLS material and users file'),
+        (err: unknown) => logger.error({ signal, err }, `reload failed: ${(err as Error).message}`),
+      );
   };
   const ignore = (signal: NodeJS.Signals) => logger.debug({ signal }, 'signal ignored');
 

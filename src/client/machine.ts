@@ -1,10 +1,12 @@
 import type { TimerHandle } from '../clock.js';
+import { redactRequestLine } from '../protocol/redact.js';
 import { parseReply, type Reply } from '../protocol/replies.js';
 import { echo } from '../protocol/syntax.js';
 import { Backoff } from './backoff.js';
 import type { Connection } from './connection.js';
 import { EXIT, FATAL_BYE_CODES } from './defaults.js';
 import type { ClientDeps, ClientOptions, ClientResult } from './types.js';
+import { isFatalAuthReply } from './security.js';
 import { Session } from './session.js';
 import { Ticker } from './ticker.js';
 
@@ -85,7 +87,9 @@ export class Client {
   #onOpen(): void {
     this.#state = 'hello';
     this.#deps.emit({ type: 'connected' });
-    this.#send(`HELLO ${this.#options.id}`);
+    const { id, password } = this.#options;
+    if (password !== undefined) this.#send(`AUTH ${id} ${password}`); // pipelined with HELLO
+    this.#send(`HELLO ${id}`);
   }
 
   #onLine(line: string): void {
@@ -96,6 +100,10 @@ export class Client {
       this.#lost('protocol error');
     } else if (reply.kind === 'BYE') {
       this.#onBye(reply, line);
+    } else if (isFatalAuthReply(reply)) {
+      this.#finish(EXIT.fatal, `server said ${line}`);
+    } else if (reply.kind === 'AUTHED') {
+      // The answer to our AUTH; the VALUE answering HELLO follows.
     } else if (this.#state === 'hello') {
       if (reply.kind === 'VALUE') this.#begin(reply.value);
       else this.#lost(`HELLO not accepted: ${line}`);
@@ -136,7 +144,7 @@ export class Client {
   }
 
   #send(line: string): void {
-    this.#deps.emit({ type: 'sent', line });
+    this.#deps.emit({ type: 'sent', line: redactRequestLine(line) });
     this.#conn?.send(line);
   }
 

@@ -4,11 +4,12 @@ import { CLIENT_DEFAULTS } from './defaults.js';
 import type { ClientEvent, ClientOptions } from './types.js';
 import { Client } from './machine.js';
 import { logEvent } from './output.js';
-import { tcpConnector } from './socket.js';
+import { tcpConnector, type TcpOptions } from './socket.js';
 
 export type RunOptions = ClientOptions & {
   host: string;
   port: number;
+  tls?: TcpOptions['tls'];
   logger: Logger;
   clock?: Clock;
   random?: Random;
@@ -27,6 +28,7 @@ export function runClient(options: RunOptions): Client {
       port,
       maxReplyBytes: CLIENT_DEFAULTS.maxReplyBytes,
       connectTimeoutMs: CLIENT_DEFAULTS.connectTimeoutMs,
+      tls: options.tls ?? null,
     }),
     emit: (event) => {
       logEvent(logger, { host, port }, event);

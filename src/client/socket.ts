@@ -1,4 +1,5 @@
 import { connect as netConnect } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { LineDecoder } from '../protocol/decoder.js';
 import type { Connect } from './connection.js';
 
@@ -9,6 +10,8 @@ export type TcpOptions = {
   maxReplyBytes: number;
   /** A connect still pending after this long is abandoned. */
   connectTimeoutMs: number;
+  /** TLS instead of plaintext (CA, client certificate); null or absent: plaintext. */
+  tls?: ConnectionOptions | null;
 };
 
 /**
@@ -17,7 +20,8 @@ export type TcpOptions = {
  */
 export function tcpConnector(options: TcpOptions): Connect {
   return (events) => {
-    const socket = netConnect({ host: options.host, port: options.port });
+    const { host, port, tls } = options;
+    const socket = tls ? tlsConnect({ ...tls, host, port }) : netConnect({ host, port });
     const decoder = new LineDecoder(options.maxReplyBytes);
     let reason = 'connection closed by the server';
     socket.setNoDelay(true);
@@ -25,7 +29,7 @@ export function tcpConnector(options: TcpOptions): Connect {
       reason = `no connection within ${options.connectTimeoutMs} ms`;
       socket.destroy();
     });
-    socket.once('connect', () => {
+    socket.once(tls ? 'secureConnect' : 'connect', () => {
       socket.setTimeout(0);
       events.onOpen();
     });

@@ -22,6 +22,8 @@ export type ClientResult = { code: number; reason: string; value: number | null 
 /** Timings of the client machine; defaults.ts has their values. */
 export type ClientOptions = {
   id: string;
+  /** Sent as `AUTH id password` before HELLO on every connection when set. */
+  password?: string | undefined;
   tickMs: number;
   switchMinMs: number;
   switchMaxMs: number;

@@ -1,4 +1,4 @@
-import { parseValue } from './syntax.js';
+import { isValidId, parseValue } from './syntax.js';
 
 export const ERR_CODES = [
   'UNKNOWN_COMMAND',
@@ -7,6 +7,10 @@ export const ERR_CODES = [
   'ALREADY_IDENTIFIED',
   'STORAGE',
   'ID_LIMIT',
+  'AUTH_REQUIRED',
+  'AUTH_FAILED',
+  'FORBIDDEN',
+  'AUTH_DISABLED',
 ] as const;
 export const BYE_CODES = [
   'LINE_TOO_LONG',
@@ -14,6 +18,7 @@ export const BYE_CODES = [
   'SERVER_BUSY',
   'IDLE_TIMEOUT',
   'SHUTTING_DOWN',
+  'AUTH_FAILED',
 ] as const;
 
 export type ErrCode = (typeof ERR_CODES)[number];
@@ -27,7 +32,8 @@ export type Reply =
   | { kind: 'PONG' }
   | { kind: 'HELP'; text: string }
   | { kind: 'BYE'; code: ByeCode | null; text: string }
-  | { kind: 'ERR'; code: ErrCode; text: string };
+  | { kind: 'ERR'; code: ErrCode; text: string }
+  | { kind: 'AUTHED'; id: string };
 
 /** The reply's line, without its LF. */
 export function formatReply(reply: Reply): string {
@@ -45,6 +51,8 @@ export function formatReply(reply: Reply): string {
       return reply.code === null ? 'BYE' : `BYE ${reply.code} ${reply.text}`;
     case 'ERR':
       return `ERR ${reply.code} ${reply.text}`;
+    case 'AUTHED':
+      return `AUTHED ${reply.id}`;
   }
 }
 
@@ -73,6 +81,7 @@ export function parseReply(line: string): Reply | null {
   if (kind === 'PONG' || (kind === 'BYE' && rest === null)) {
     return rest === null ? (kind === 'PONG' ? { kind } : { kind, code: null, text: '' }) : null;
   }
+  if (kind === 'AUTHED') return rest !== null && isValidId(rest) ? { kind, id: rest } : null;
   if (rest === null || !PRINTABLE_RE.test(rest)) return null;
   if (kind === 'HELP') return { kind, text: rest };
   const codeEnd = rest.indexOf(' ');

@@ -1,4 +1,4 @@
-import { echo, isValidId, parseValue, tokenize } from './syntax.js';
+import { echo, isValidId, isValidPassword, parseValue, tokenize } from './syntax.js';
 import type { ErrCode } from './replies.js';
 
 export type Request =
@@ -8,7 +8,8 @@ export type Request =
   | { verb: 'ODD' }
   | { verb: 'PING' }
   | { verb: 'HELP' }
-  | { verb: 'QUIT' };
+  | { verb: 'QUIT' }
+  | { verb: 'AUTH'; id: string; password: string };
 
 export type Verb = Request['verb'];
 
@@ -43,6 +44,13 @@ const VERBS: Record<Verb, { parse: Parse; usage: string }> = {
   PING: { parse: noArgs('PING'), usage: 'PING' },
   HELP: { parse: noArgs('HELP'), usage: 'HELP' },
   QUIT: { parse: noArgs('QUIT'), usage: 'QUIT' },
+  AUTH: {
+    parse: ([id = '', password = '', ...rest]) =>
+      rest.length === 0 && isValidId(id) && isValidPassword(password)
+        ? { verb: 'AUTH', id, password }
+        : null,
+    usage: 'AUTH <id> <password>, password is 1-256 of ! to ~ (no spaces)',
+  },
 };
 
 export const VERB_NAMES = Object.keys(VERBS) as Verb[];

@@ -18,6 +18,13 @@ export function isValidId(text: string): boolean {
   return ID_RE.test(text);
 }
 
+// A password is one token, so no space or tab; printable ASCII only, so it types the same anywhere.
+const PASSWORD_RE = /^[\x21-\x7e]{1,256}$/;
+
+export function isValidPassword(text: string): boolean {
+  return PASSWORD_RE.test(text);
+}
+
 /**
  * Short, quoted, printable-ASCII echo of peer input, safe to put in a reply or a terminal. `bytes`
  * is a byte string as the decoder returns it (one char per byte), so the cap counts bytes and each

@@ -4,8 +4,10 @@ import { LINES_PER_TURN, type ServerLimits } from '../limits.js';
 import type { ConnectionLog, MessageLog } from '../log/message-log.js';
 import { LineDecoder, lineText } from '../protocol/decoder.js';
 import { formatReply, type ByeCode } from '../protocol/replies.js';
+import { redactRequestLine } from '../protocol/redact.js';
 import { parseRequest, type Verb } from '../protocol/requests.js';
 import type { Store } from '../store/store.js';
+import type { Authenticator, ConnectionAuth } from './auth.js';
 import { handle, type Session } from './handlers.js';
 import { ReplyQueue } from './reply-queue.js';
 
@@ -38,6 +40,8 @@ export type ConnectionDeps = {
   logBacklogged(): boolean;
   /** Calls `conn.resumeAfterLog()` once the log has caught up. */
   waitForLog(conn: Connection): void;
+  /** With a users file (--users): AUTH before HELLO. */
+  auth?: Authenticator | null;
 };
 
 /** The socket adapter: bytes to lines to handlers, replies back in order, limits enforced. */
@@ -46,6 +50,7 @@ export class Connection implements Session {
   /** The peer's IP address, for per-address limits. */
   readonly address: string;
   id: string | null = null;
+  readonly auth: ConnectionAuth | null;
   readonly #socket: Socket;
   readonly #deps: ConnectionDeps;
   readonly #decoder: LineDecoder;
@@ -78,6 +83,7 @@ export class Connection implements Session {
     this.#replies = new ReplyQueue((lines) => this.#send(lines));
     this.#log = deps.messageLog.forConnection(number);
     this.#remote = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.auth = deps.auth?.forConnection(socket.remoteAddress ?? '') ?? null;
     this.#log.event('open', { remote: this.#remote });
     socket.setNoDelay(true);
     this.#armIdle(deps.limits.idleTimeoutMs);
@@ -222,7 +228,8 @@ export class Connection implements Session {
     this.#logBlankRun();
     // Only requests count as activity: blank lines must not hold a connection open forever.
     this.#lastRequestAt = Date.now();
-    const { text, raw } = lineText(line);
+    // Never the password of an AUTH line: the log (and its `raw` bytes) get `AUTH <id>` only.
+    const { text, raw } = lineText(redactRequestLine(line));
     const logged = this.#log.line('in', text, raw);
     if (parsed.type === 'error') {
       this.#replies.push(formatReply({ kind: 'ERR', code: parsed.code, text: parsed.text }));

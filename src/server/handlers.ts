@@ -2,9 +2,10 @@ import { randomInt, type Random } from '../clock.js';
 import { formatReply, type Reply } from '../protocol/replies.js';
 import { HELP_TEXT, type Request, type Verb } from '../protocol/requests.js';
 import type { Store } from '../store/store.js';
+import type { AuthSession, ConnectionAuth } from './auth.js';
 
 /** What a handler may see and do of its connection. */
-export interface Session {
+export interface Session extends AuthSession {
   readonly id: string | null;
   readonly store: Store;
   readonly random: Random;
@@ -14,6 +15,8 @@ export interface Session {
   claim(id: string): void;
   /** Stops reading; the connection closes after this request's reply. */
   quit(): void;
+  /** With a users file: this connection's AUTH state, which gates HELLO and VALUE (auth.ts). */
+  readonly auth?: ConnectionAuth | null;
 }
 
 type Handler<V extends Verb> = (
@@ -77,10 +80,17 @@ export const HANDLERS: { [V in Verb]: Handler<V> } = {
     session.quit();
     return { kind: 'BYE', code: null, text: '' };
   },
+  AUTH: (session, { id, password }) =>
+    session.auth?.authenticate(session, id, password) ?? {
+      kind: 'ERR',
+      code: 'AUTH_DISABLED',
+      text: 'this server has no users; say HELLO <id>',
+    },
 };
 
 /** Runs the request's handler; the reply comes back as its wire line (no LF). */
 export function handle(session: Session, request: Request): string | Promise<string> {
-  const reply = (HANDLERS[request.verb] as Handler<Verb>)(session, request as never);
+  const run = () => (HANDLERS[request.verb] as Handler<Verb>)(session, request as never);
+  const reply = session.auth ? session.auth.guard(request, run) : run();
   return reply instanceof Promise ? reply.then(formatReply) : formatReply(reply);
 }

@@ -1,4 +1,4 @@
-import { createServer, type Server, type Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import { once } from 'node:events';
 import { pino, type Logger } from 'pino';
 import { realClock, type Random } from '../clock.js';
@@ -9,6 +9,7 @@ import { formatReply } from '../protocol/replies.js';
 import { lockStateFile } from '../store/state-lock.js';
 import { Store, type StoreOptions } from '../store/store.js';
 import { Connection, LINGER_MS } from './connection.js';
+import { openSecurity, type SecurityOptions } from './security.js';
 
 export type ServerOptions = {
   host?: string;
@@ -28,6 +29,8 @@ export type ServerOptions = {
   /** Test seams: the fs the state store and the message log write through (a failing disk). */
   storeFs?: StoreOptions['fs'];
   logFs?: LogFileOptions['fs'];
+  /** TLS, users file and AUTH limits (security.ts); none by default. */
+  security?: SecurityOptions;
 };
 
 export interface ParityServer {
@@ -37,6 +40,8 @@ export interface ParityServer {
   readonly connections: number;
   /** Reopens the message log at its path (SIGHUP after logrotate moved it). */
   reopenLog(): Promise<void>;
+  /** Reloads the TLS certificate and the users file (SIGHUP); rejects if one kept its old copy. */
+  reload(): Promise<void>;
   /** Graceful stop: no new connections, answer what was received, BYE, flush state and log. */
   close(): Promise<void>;
 }
@@ -50,9 +55,11 @@ export interface ParityServer {
 export async function startServer(options: ServerOptions): Promise<ParityServer> {
   const logger = options.logger ?? pino({ level: 'silent' });
   const limits: ServerLimits = { ...SERVER_DEFAULTS, ...options.limits };
+  const security = await openSecurity(options.security); // bad TLS or users files: fail first
   let serve: ((socket: Socket) => void) | null = null;
+  let refusedHandshake = (_socket: Socket, _reason: string): void => {}; // logged once serving
   const early: Socket[] = [];
-  const server: Server = createServer(
+  const server: Server = security.createServer(
     // 'drain' fires only after a write found more than highWaterMark buffered; at or below the
     // output cap, so a peer paused at the cap is always resumed when it catches up.
     { allowHalfOpen: true, highWaterMark: Math.min(limits.outputCapBytes, 16 * 1024) },
@@ -63,6 +70,7 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
         early.push(socket);
       } else socket.destroy();
     },
+    (socket, reason) => refusedHandshake(socket, reason),
   );
   server.listen(options.port ?? SERVER_DEFAULTS.port, options.host ?? SERVER_DEFAULTS.host);
   await Promise.race([
@@ -101,6 +109,7 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
     random: options.random ?? Math.random,
     limits,
     messageLog,
+    auth: security.auth,
     claim(id: string, conn: Connection) {
       const previous = byId.get(id);
       byId.set(id, conn);
@@ -143,6 +152,11 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
     if (socket.destroyed) continue;
     serve(socket);
   }
+  refusedHandshake = (socket, reason) =>
+    messageLog.forConnection(++connectionCount).event('refused', {
+      remote: `${socket.remoteAddress}:${socket.remotePort}`,
+      reason,
+    });
 
   async function shutdown(): Promise<void> {
     server.close();
@@ -176,6 +190,7 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
       return open.size;
     },
     reopenLog: () => logFile.reopen(),
+    reload: () => security.reload(),
     close() {
       closing ??= shutdown();
       return closing;
