@@ -69,6 +69,8 @@ export class Store {
     const realPath = await realFilePath(path); // once: the lock resolved the same way
     const loaded = await load(path, realPath, fs, options.repair ?? false);
     await removeStaleTemps(realPath, fs);
+    // Earlier versions wrote beside a symlink (and replaced it): their leftovers are stale too.
+    if (realPath !== path) await removeStaleTemps(path, fs);
     const store = new Store(path, realPath, loaded, options);
     if (loaded.existed) {
       await probeWritable(realPath, fs); // cheap, unlike rewriting a large file just to test the folder
