@@ -126,6 +126,8 @@ t.test('temp files left by a crash are ignored at start and removed', async (t) 
     'values.json.tmp-424242-1': '{\n  "keep": 8,\n  "ghost": 9\n}\n',
     'values.json.tmp-424242-2': '{\n  "keep": 9,',
     'values.json.tmp-1-77': '',
+    // The names writers use now: a random suffix (issue 11), still with the same prefix.
+    'values.json.tmp-5f0c7e2a9b41d8e3a6c2f719': '{\n  "keep": 9\n}\n',
   };
   // Not ours: another file's temp and an operator's files must survive.
   const foreign = { 'other.json.tmp-1-1': '{}', 'notes.txt': 'hi', 'values.json.bak': '{}' };

@@ -1,6 +1,13 @@
 import t from 'tap';
 import fc from 'fast-check';
-import { parseState, serializeState, StateFileError } from '../src/store/state-file.js';
+import type { FileHandle } from 'node:fs/promises';
+import {
+  parseState,
+  readState,
+  serializeState,
+  StateFileError,
+  StateParser,
+} from '../src/store/state-file.js';
 import { StateTable } from '../src/store/state-table.js';
 
 const id = fc.stringMatching(/^[A-Za-z0-9_.-]{1,64}$/);
@@ -90,3 +97,210 @@ t.test('serializeState is readable JSON, one id per line', async (t) => {
     '{\n  "a":  1,\n  "b": 42\n}\n',
   );
 });
+
+// ---- Streaming load (issue 11): the parser takes text in pieces and never the whole file. ----
+
+/** The loader before streaming: JSON.parse of the whole text, then the same checks. */
+function reference(text: string): Map<string, number> {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    throw new StateFileError('not valid JSON');
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    throw new StateFileError('not a JSON object of id -> value');
+  }
+  const out = new Map<string, number>();
+  for (const [id, value] of Object.entries(data)) {
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(id)) throw new StateFileError(`invalid id`);
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 99)
+      throw new StateFileError(`value of "${id}"`);
+    out.set(id, value);
+  }
+  return out;
+}
+
+/** What a parse came to: the entries sorted by id, or the kind of error. */
+function outcome(parse: () => Iterable<[string, number]>): string {
+  try {
+    return JSON.stringify([...parse()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  } catch (err) {
+    if (!(err instanceof StateFileError)) throw err;
+    // Which bad entry is named first may differ (JSON.parse moves ids like "7" first).
+    const kind = /^(not valid JSON|not a JSON object|invalid id|value of)/.exec(err.message);
+    return kind === null ? err.message : kind[1]!.replace(/^value of$/, 'invalid id');
+  }
+}
+
+const key = fc.oneof(
+  id,
+  fc.constantFrom(
+    '__proto__',
+    'constructor',
+    '7',
+    '01',
+    'a/b',
+    '',
+    'é',
+    'a\\u0062',
+    'x'.repeat(65),
+  ),
+  fc.string({ maxLength: 6 }),
+);
+const rawValue = fc.oneof(
+  fc.integer({ min: 0, max: 99 }).map(String),
+  fc.constantFrom('100', '-1', '-0', '1.5', '1.0', '1e1', '1e2', '0.5e1', '"5"', 'null', 'true'),
+  fc.constantFrom('{}', '[]', '{"a": 1}', '[1, [2]]', '{"a": {"b": "}"}}', '"\\"}"'),
+);
+const space = fc.constantFrom('', ' ', '\n', '  ', '\r\n', '\t');
+/** Flat-object texts in any layout, with repeated and bad entries, and damaged copies of them. */
+const objectText = fc
+  .tuple(fc.array(fc.tuple(key, rawValue, space, space), { maxLength: 8 }), space)
+  .map(([pairs, s]) => {
+    const body = pairs.map(([k, v, a, b]) => `${a}${JSON.stringify(k)}${b}:${a}${v}`).join(',');
+    return `{${body}${s}}${s}`;
+  });
+const anyText = fc.oneof(
+  objectText,
+  entries.map((list) => serializeState(list)),
+  fc.json(),
+  fc
+    .tuple(objectText, fc.nat(), fc.string({ maxLength: 2 }))
+    .map(([text, at, insert]) => text.slice(0, at % (text.length + 1)) + insert),
+  fc.tuple(objectText, fc.nat(), fc.string({ maxLength: 2 })).map(([text, at, insert]) => {
+    const i = at % (text.length + 1);
+    return text.slice(0, i) + insert + text.slice(i + 1);
+  }),
+);
+
+t.test('property: the streaming parser agrees with JSON.parse on any text', async (t) => {
+  fc.assert(
+    fc.property(
+      anyText,
+      (text) => outcome(() => parseState(text)) === outcome(() => reference(text)),
+    ),
+    { numRuns: 3000 },
+  );
+  t.pass('3000 texts: the same entries or the same kind of error');
+});
+
+/** The parse of `text` pushed in the given pieces: entries, or the exact error message. */
+function pieces(parts: string[]): string {
+  const parser = new StateParser();
+  try {
+    for (const part of parts) parser.push(part);
+    return JSON.stringify([...parser.end()]);
+  } catch (err) {
+    if (!(err instanceof StateFileError)) throw err;
+    return `error: ${err.message}`;
+  }
+}
+
+const SAMPLES = [
+  serializeState([
+    ['a', 1],
+    ['b', 42],
+    ['__proto__', 7],
+  ]),
+  '{}\n',
+  '{\n}\n',
+  '{\n  "a":  1,\n    "b": 2,\n  "c": 3\n}\n', // a hand edit in the middle of our layout
+  '{\n  "a":  1,\n  "b": 2\n}\n\n', // our layout, then a blank line
+  '{"a":1,"b":{"c":[1,2,{"d":"}"}]},"a":2}',
+  '{ "a\\u0062": 5, "a": 1e1, "z": 0.5e1, "n": -0 }',
+  '{"é": 1}',
+  '{\n  "a": 1\n  "b": 2\n}\n',
+  '{\n  "a": 1,\n}\n',
+  '{"a": 100, "a": 5}',
+  '{"a": 5, "a": 100}',
+  '{"a": 1, "b": [1, 2',
+  '[1, 2, 3]\n',
+  '\ufeff{}',
+];
+
+t.test('every sample reads the same, cut at every boundary and char by char', async (t) => {
+  for (const text of SAMPLES) {
+    const whole = pieces([text]);
+    for (let i = 0; i <= text.length; i++) {
+      const cut = pieces([text.slice(0, i), text.slice(i)]);
+      if (cut !== whole) t.fail(`${JSON.stringify(text)} cut at ${i}: ${cut} vs ${whole}`);
+      const three = pieces([text.slice(0, i), '', text.slice(i, i + 1), text.slice(i + 1)]);
+      if (three !== whole) t.fail(`${JSON.stringify(text)} cut around ${i}: ${three}`);
+    }
+    t.equal(pieces([...text]), whole, `${JSON.stringify(text)} char by char: ${whole}`);
+  }
+});
+
+t.test('JSON rules: repeated ids, -0, escapes, the order of errors', async (t) => {
+  t.same([...parseState('{"a": 100, "a": 5}')], [['a', 5]], 'a bad value replaced later is fine');
+  t.throws(() => parseState('{"a": 5, "a": 100}'), { message: /value of "a"/ });
+  t.same(
+    [...parseState('{"a": 1, "b": 2, "a": 3}')],
+    [
+      ['a', 3],
+      ['b', 2],
+    ],
+    'the first place, the last value',
+  );
+  t.same([...parseState('{"a\\u0062": 1}')], [['ab', 1]]);
+  t.same(Object.is(parseState('{"a": -0}').get('a'), 0), true, '-0 reads as 0');
+  t.throws(() => parseState('{"a/b": 1, "x": '), { message: /not valid JSON/ }, 'syntax first');
+  t.throws(() => parseState('[{"a/b": 1}]'), { message: /not a JSON object/ });
+  t.throws(() => parseState('{"a": 100, "b/c": 1}'), { message: /value of "a"/ }, 'file order');
+  t.throws(() => parseState(`{"${'x'.repeat(200)}": 1}`), {
+    message: `invalid id ${JSON.stringify('x'.repeat(200)).slice(0, 80)}`,
+  });
+  t.throws(() => parseState('{\n  "a": 1,\n  "b" 2\n}\n'), {
+    message: /not valid JSON \(expected ':', found "2" at line 3 column 7\)/,
+  });
+});
+
+/** A FileHandle's read over `bytes`, counting reads and the largest one asked for. */
+function fakeFile(bytes: Buffer) {
+  let at = 0;
+  const stats = { reads: 0, largest: 0 };
+  return {
+    stats,
+    read: async (buffer: Buffer, offset: number, length: number) => {
+      stats.reads++;
+      stats.largest = Math.max(stats.largest, length);
+      const n = bytes.copy(buffer, offset, at, Math.min(at + length, bytes.length));
+      at += n;
+      return { bytesRead: n, buffer };
+    },
+  } as unknown as Pick<FileHandle, 'read'> & { stats: typeof stats };
+}
+
+t.test('readState reads in chunks and decodes UTF-8 split between them', async (t) => {
+  const files = [
+    ...SAMPLES.map((s) => Buffer.from(s)),
+    Buffer.from('{"alice": 5}\xff', 'latin1'),
+    Buffer.from('{"\xe9\xff": 5}', 'latin1'),
+    Buffer.alloc(64),
+  ];
+  for (const bytes of files) {
+    const whole = outcomeMessage(() => parseState(bytes.toString('utf8')));
+    for (const chunk of [1, 2, 3, 5, 64]) {
+      const file = fakeFile(bytes);
+      const got = await readState(file, chunk).then(
+        (table) => JSON.stringify([...table]),
+        (err: Error) => `error: ${err.message}`,
+      );
+      if (got !== whole) t.fail(`${bytes.toString('hex')} by ${chunk}: ${got} vs ${whole}`);
+      t.ok(file.stats.largest <= chunk, 'never asks for more than a chunk');
+    }
+  }
+  const big = Buffer.from(serializeState(Array.from({ length: 1000 }, (_, i) => [`id${i}`, 1])));
+  const file = fakeFile(big);
+  t.equal((await readState(file, 4096)).size, 1000);
+  t.equal(file.stats.reads, Math.ceil(big.length / 4096) + 1, 'one read per chunk, then EOF');
+});
+
+function outcomeMessage(parse: () => Iterable<[string, number]>): string {
+  try {
+    return JSON.stringify([...parse()]);
+  } catch (err) {
+    return `error: ${(err as Error).message}`;
+  }
+}

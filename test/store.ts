@@ -1,5 +1,13 @@
 import t from 'tap';
-import { promises as fsp, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import {
+  promises as fsp,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { Store } from '../src/store/store.js';
 import { parseState, serializeState, StateFileError } from '../src/store/state-file.js';
@@ -127,6 +135,27 @@ t.test('a corrupt file is refused and left untouched; --repair sets it aside', a
     readdirSync(dir).some((n) => n.startsWith('state.json.corrupt-')),
     'the bad file is kept aside',
   );
+  t.match(store.setAside, /^.*\/state\.json\.corrupt-\d+$/, 'and the store says where');
+  t.equal(readFileSync(store.setAside!, 'utf8'), '"x"', 'byte for byte');
+  await store.set('alice', 9);
+  const again = await Store.open(path, { repair: true });
+  t.equal(again.setAside, null, 'a file the store wrote is never set aside');
+  t.equal(again.get('alice'), 9);
+});
+
+t.test('--repair through a symlink sets the target aside and keeps the link', async (t) => {
+  const dir = tempDir(t);
+  mkdirSync(join(dir, 'real'));
+  const real = join(dir, 'real', 'state.json');
+  const link = join(dir, 'state.json');
+  writeFileSync(real, '{"alice": 100}');
+  symlinkSync(real, link);
+  const store = await Store.open(link, { repair: true });
+  t.match(store.setAside, new RegExp(`^${real}\\.corrupt-\\d+$`), 'beside the real file');
+  t.equal(readFileSync(store.setAside!, 'utf8'), '{"alice": 100}');
+  t.ok(lstatSync(link).isSymbolicLink(), 'the link is still a link');
+  await store.set('bob', 1);
+  t.same(read(real), { bob: 1 }, 'the target holds the new state');
 });
 
 t.test('stale temp files from a crash are removed at open and never read', async (t) => {

@@ -1,13 +1,20 @@
 import { promises as fsp } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { openExclusive, unguessable } from '../fs/exclusive-open.js';
 
 /** The fs calls the writer makes; tests pass a wrapper that fails on demand (a failing disk). */
 export type WriteFs = Pick<typeof fsp, 'open' | 'rename' | 'unlink' | 'readdir'>;
 
-let sequence = 0;
-
 function tempPrefix(path: string): string {
   return `${basename(path)}.tmp-`;
+}
+
+/**
+ * `<name>.tmp-<random>`: the prefix lets removeStaleTemps find leftovers; the random part keeps
+ * another user from planting a symlink at the name (the old `<pid>-<counter>` was guessable).
+ */
+function tempPath(path: string): string {
+  return join(dirname(path), `${tempPrefix(path)}${unguessable()}`);
 }
 
 /**
@@ -15,17 +22,21 @@ function tempPrefix(path: string): string {
  * file or the new one, never a mix: write a temp file in the same folder, fsync it, rename it over
  * `path` (atomic within a filesystem), then fsync the folder so the rename itself is on disk.
  * Only after the folder fsync is the write durable; callers acknowledge nothing before that.
- * The temp name is unique per process and call; it is removed if anything fails before the rename.
+ * The temp name is random and created exclusively, never following a symlink, mode 0600; the mode
+ * carries through the rename, so the state file is private whatever mode it had before. The temp
+ * file is removed if anything fails before the rename.
+ * `path` must be the real path (see realFilePath): a symlink at `path` would be replaced.
  */
 export async function writeFileAtomic(
   path: string,
   data: string | Buffer,
   fs: WriteFs = fsp,
 ): Promise<void> {
-  const temp = join(dirname(path), `${tempPrefix(path)}${process.pid}-${++sequence}`);
+  const temp = tempPath(path);
+  // Opened first, outside the try: if the name was taken, it is not ours to remove.
+  const file = await openExclusive(temp, fs);
   let renamed = false;
   try {
-    const file = await fs.open(temp, 'w', 0o644);
     try {
       await file.writeFile(data);
       await file.sync();
@@ -42,9 +53,9 @@ export async function writeFileAtomic(
 
 /** Proves the folder takes writes (a temp file written, fsynced, removed) without touching `path`. */
 export async function probeWritable(path: string, fs: WriteFs = fsp): Promise<void> {
-  const temp = join(dirname(path), `${tempPrefix(path)}${process.pid}-probe`);
+  const temp = tempPath(path);
+  const file = await openExclusive(temp, fs);
   try {
-    const file = await fs.open(temp, 'w', 0o644);
     try {
       await file.writeFile('{}\n');
       await file.sync();

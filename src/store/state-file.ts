@@ -1,21 +1,122 @@
-import { isValidId, MAX_VALUE, MIN_VALUE } from '../protocol/syntax.js';
+import { StringDecoder } from 'node:string_decoder';
+import type { FileHandle } from 'node:fs/promises';
+import { StateFileError } from './state-errors.js';
+import { JsonStateParser, type Resume } from './state-json.js';
 import { StateTable } from './state-table.js';
 
-/** The state file is unusable; the server must stop and must not overwrite it. */
-export class StateFileError extends Error {
-  override name = 'StateFileError';
-}
+export { StateFileError };
+
+/**
+ * Bytes read from the state file at a time. The file is never one string: at 7.25M ids it is
+ * 537 MB, past V8's longest string (~512 MiB), and reading it whole made it unloadable.
+ */
+export const READ_CHUNK_BYTES = 1024 * 1024;
 
 // The exact layout StateTable.serialize writes. Anything else (a file edited by hand, reformatted
 // by jq) takes the general JSON path, which accepts the same data, only more slowly.
 const ENTRY_RE = /^ {2}"([A-Za-z0-9_.-]{1,64})": {1,2}(0|[1-9][0-9]?)(,?)$/;
+/** Longer than any line of our layout (`  "<64 chars>":  99,`): a longer one is not ours. */
+const MAX_OWN_LINE = 128;
+
+// Where the own-layout reader is, named as the JSON parser's state at the same point, so that
+// on the first line that is not ours the JSON parser takes over from there with no second pass.
+type Own = Resume;
 
 /**
- * Parses the state file's text: a flat JSON object of id -> value. Pure. Throws StateFileError
- * naming the first problem, so an operator can find it with `jq`.
+ * Parses the state file incrementally: text in, in pieces split anywhere, a StateTable out. Pure.
+ * Our own layout (one entry per line) is read line by line without a character loop; from the
+ * first line that is not ours, the general JSON parser continues. Holds at most one line.
  */
+export class StateParser {
+  #table: StateTable;
+  #own: Own = 'start';
+  #json: JsonStateParser | null = null;
+  #pending = '';
+  #line = 1;
+
+  /** `capacityBytes`: the file's size if known (see StateTable). */
+  constructor(capacityBytes?: number) {
+    this.#table = new StateTable(capacityBytes);
+  }
+
+  push(text: string): void {
+    if (this.#json !== null) return this.#json.push(text);
+    const all = this.#pending + text;
+    let from = 0;
+    for (let nl = all.indexOf('\n'); nl !== -1; nl = all.indexOf('\n', from)) {
+      if (!this.#ownLine(all.slice(from, nl))) return this.#handOff(all.slice(from));
+      from = nl + 1;
+      this.#line++;
+    }
+    this.#pending = all.slice(from);
+    if (this.#pending.length > MAX_OWN_LINE) this.#handOff(this.#pending);
+  }
+
+  /** The table; throws StateFileError naming the first problem, so an operator can find it. */
+  end(): StateTable {
+    if (this.#json === null && this.#own === 'done' && this.#pending === '') return this.#table;
+    if (this.#json === null) this.#handOff(this.#pending);
+    return this.#json!.end();
+  }
+
+  /** Whether `line` continues our layout (and if so, takes its entry). */
+  #ownLine(line: string): boolean {
+    const own = this.#own;
+    if (own === 'start') {
+      if (line !== '{') return false;
+      this.#own = 'key-or-close';
+      return true;
+    }
+    if (line === '}' && (own === 'key-or-close' || own === 'comma-or-close')) {
+      this.#own = 'done';
+      return true;
+    }
+    if (own !== 'key-or-close' && own !== 'key') return false;
+    const m = ENTRY_RE.exec(line);
+    if (m === null) return false;
+    this.#table.set(m[1]!, Number(m[2]));
+    // Every entry but the last ends with a comma.
+    this.#own = m[3] === ',' ? 'key' : 'comma-or-close';
+    return true;
+  }
+
+  #handOff(rest: string): void {
+    this.#pending = '';
+    this.#json = new JsonStateParser(this.#table, this.#own, this.#line);
+    this.#json.push(rest);
+  }
+}
+
+/** Parses the state file's whole text (see StateParser). */
 export function parseState(text: string): StateTable {
-  return parseOwnLayout(text) ?? parseJson(text);
+  const parser = new StateParser();
+  parser.push(text);
+  return parser.end();
+}
+
+/**
+ * Reads an open state file in chunks of `chunkBytes` through the parser. UTF-8 is decoded as
+ * `readFile(path, 'utf8')` would (a character split between chunks is joined, invalid bytes
+ * become U+FFFD), so a file reads the same whatever the chunk size.
+ */
+export async function readState(
+  file: Pick<FileHandle, 'read'>,
+  chunkBytes = READ_CHUNK_BYTES,
+  sizeBytes?: number,
+): Promise<StateTable> {
+  // A little room over the file's size, for ids added after the start before the first doubling.
+  const parser = new StateParser(
+    sizeBytes === undefined ? undefined : sizeBytes + (sizeBytes >> 4),
+  );
+  const decoder = new StringDecoder('utf8');
+  const buffer = Buffer.allocUnsafe(chunkBytes);
+  for (;;) {
+    const { bytesRead } = await file.read(buffer, 0, chunkBytes, null);
+    if (bytesRead === 0) break;
+    parser.push(decoder.write(buffer.subarray(0, bytesRead)));
+  }
+  parser.push(decoder.end());
+  return parser.end();
 }
 
 /** The file's text for these entries (see StateTable.serialize). */
@@ -23,51 +124,4 @@ export function serializeState(entries: Iterable<[string, number]>): string {
   const table = new StateTable();
   for (const [id, value] of entries) table.set(id, value);
   return table.serialize().toString();
-}
-
-/** Our own layout, one entry per line, without JSON.parse: 1M ids load in well under a second. */
-function parseOwnLayout(text: string): StateTable | null {
-  if (text === '{}\n') return new StateTable();
-  const lines = text.split('\n');
-  const last = lines.length - 3; // index of the last entry: "{", entries..., "}", ""
-  if (last < 1 || lines[0] !== '{' || lines[last + 1] !== '}' || lines[last + 2] !== '')
-    return null;
-  const table = new StateTable();
-  for (let i = 1; i <= last; i++) {
-    const m = ENTRY_RE.exec(lines[i]!);
-    // Every entry but the last ends with a comma; a mismatch means hand-edited JSON.
-    if (m === null || (m[3] === ',') !== i < last) return null;
-    table.set(m[1]!, Number(m[2]));
-  }
-  return table;
-}
-
-function parseJson(text: string): StateTable {
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (err) {
-    throw new StateFileError(`not valid JSON (${(err as Error).message})`);
-  }
-  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
-    throw new StateFileError('not a JSON object of id -> value');
-  }
-  // JSON.parse makes "__proto__" an own property, so every id is seen as plain data.
-  const table = new StateTable();
-  const record = data as Record<string, unknown>;
-  for (const id in record) {
-    if (!Object.hasOwn(record, id)) continue;
-    const value = record[id];
-    if (!isValidId(id)) throw new StateFileError(`invalid id ${JSON.stringify(id).slice(0, 80)}`);
-    if (
-      typeof value !== 'number' ||
-      !Number.isInteger(value) ||
-      value < MIN_VALUE ||
-      value > MAX_VALUE
-    ) {
-      throw new StateFileError(`value of "${id}" is not an integer ${MIN_VALUE}-${MAX_VALUE}`);
-    }
-    table.set(id, value);
-  }
-  return table;
 }

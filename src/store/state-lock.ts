@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdir, realpath } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
-import { basename, dirname, join } from 'node:path';
+import { dirname } from 'node:path';
+import { makePrivateFolder } from '../fs/private-folder.js';
+import { realFilePath } from '../fs/real-path.js';
 
 export interface StateLock {
   release(): Promise<void>;
@@ -24,9 +25,10 @@ export interface StateLock {
  */
 export async function lockStateFile(statePath: string): Promise<StateLock> {
   if (process.platform !== 'linux') return { release: async () => {} };
-  // The folder's real path (the file may not exist yet), so a symlinked path finds the same lock.
-  await mkdir(dirname(statePath), { recursive: true });
-  const real = join(await realpath(dirname(statePath)), basename(statePath));
+  // The file's own real path (symlinks to the file or to a folder above it resolved, or where a
+  // dangling symlink points), so every path that names this file finds the same lock.
+  await makePrivateFolder(dirname(statePath));
+  const real = await realFilePath(statePath);
   const name = `\0parity-state-${createHash('sha256').update(real).digest('hex')}`;
   const holder = createServer((peer) => peer.end(`${process.pid}\n`));
   try {

@@ -16,8 +16,17 @@ export class StateTable {
   #ids: string[] = [];
   #values: number[] = [];
   #offsets: number[] = []; // byte offset of each value's two-byte field
-  #bytes = Buffer.alloc(4096);
+  #bytes: Buffer;
   #length = 0;
+
+  /**
+   * `capacityBytes`: the size the file is expected to reach (a loader passes the file's size), so
+   * a large table is allocated once instead of doubling past it: at 7M ids the file is ~540 MB and
+   * doubling would briefly hold 1.6 GB.
+   */
+  constructor(capacityBytes = 4096) {
+    this.#bytes = Buffer.alloc(Math.max(capacityBytes, 16));
+  }
 
   get size(): number {
     return this.#ids.length;

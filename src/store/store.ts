@@ -1,7 +1,10 @@
 import { promises as fsp } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { makePrivateFolder } from '../fs/private-folder.js';
+import { realFilePath } from '../fs/real-path.js';
 import { probeWritable, removeStaleTemps, writeFileAtomic, type WriteFs } from './atomic-write.js';
-import { parseState, StateFileError } from './state-file.js';
+import { READ_CHUNK_BYTES, readState, StateFileError } from './state-file.js';
 import { StateTable } from './state-table.js';
 
 /** Something that must reach disk together with each state write (the message log). */
@@ -11,9 +14,10 @@ export interface Journal {
 }
 
 export type StoreOptions = {
-  fs?: WriteFs & Pick<typeof fsp, 'readFile' | 'mkdir'>;
+  /** Reads go through `open` (the file is read in chunks), so `readFile` is no longer used. */
+  fs?: WriteFs & Pick<typeof fsp, 'mkdir'>;
   journal?: Journal;
-  /** Set an unreadable file aside (renamed `<path>.corrupt-<time>`) and start empty. */
+  /** Set an unreadable file aside (renamed `<real path>.corrupt-<time>`, see `setAside`) and start empty. */
   repair?: boolean;
 };
 
@@ -34,7 +38,13 @@ function deferred(): Deferred {
  * journal flushed), and rejects if that write failed.
  */
 export class Store {
+  /** The path as given, for messages. */
   readonly path: string;
+  /** Where an unreadable file was renamed under `repair`, or null if none was. */
+  readonly setAside: string | null;
+  // Writes go to the real path: a symlinked state file is written through to its target (temp file
+  // and rename in the target's folder), so the link stays a link and both paths name one file.
+  #realPath: string;
   #values: StateTable;
   #fs: NonNullable<StoreOptions['fs']>;
   #journal: Journal | undefined;
@@ -43,9 +53,11 @@ export class Store {
   #next: Deferred | null = null;
   #commits = 0;
 
-  private constructor(path: string, values: StateTable, options: StoreOptions) {
+  private constructor(path: string, realPath: string, loaded: Loaded, options: StoreOptions) {
     this.path = path;
-    this.#values = values;
+    this.#realPath = realPath;
+    this.setAside = loaded.setAside;
+    this.#values = loaded.values;
     this.#fs = options.fs ?? fsp;
     this.#journal = options.journal;
   }
@@ -53,12 +65,15 @@ export class Store {
   /** Loads the state file (missing means empty) and proves it can be written, before any client. */
   static async open(path: string, options: StoreOptions = {}): Promise<Store> {
     const fs = options.fs ?? fsp;
-    await fs.mkdir(dirname(path), { recursive: true });
-    const { values, existed } = await load(path, fs, options.repair ?? false);
-    await removeStaleTemps(path, fs);
-    const store = new Store(path, values, options);
-    if (existed) {
-      await probeWritable(path, fs); // cheap, unlike rewriting a large file just to test the folder
+    await makePrivateFolder(dirname(path), fs);
+    const realPath = await realFilePath(path); // once: the lock resolved the same way
+    const loaded = await load(path, realPath, fs, options.repair ?? false);
+    await removeStaleTemps(realPath, fs);
+    // Earlier versions wrote beside a symlink (and replaced it): their leftovers are stale too.
+    if (realPath !== path) await removeStaleTemps(path, fs);
+    const store = new Store(path, realPath, loaded, options);
+    if (loaded.existed) {
+      await probeWritable(realPath, fs); // cheap, unlike rewriting a large file just to test the folder
     } else {
       store.#dirty = true; // create the file now, so it exists for `cat` and `jq`
       await store.sync();
@@ -110,7 +125,7 @@ export class Store {
       // The journal is flushed in the same step: the request lines of every value in this write
       // are already in its buffer, so once both finish, each acknowledged request is logged too.
       await Promise.all([
-        writeFileAtomic(this.path, this.#values.serialize(), this.#fs),
+        writeFileAtomic(this.#realPath, this.#values.serialize(), this.#fs),
         this.#journal?.flush(),
       ]);
       this.#commits++;
@@ -125,29 +140,42 @@ export class Store {
   }
 }
 
+type Loaded = { values: StateTable; existed: boolean; setAside: string | null };
+
+/**
+ * Reads the state file (through a symlink, if it is one) in chunks; missing means empty. Under
+ * `repair`, an unreadable file is renamed aside beside the real file, never replaced by a write.
+ */
 async function load(
   path: string,
+  realPath: string,
   fs: NonNullable<StoreOptions['fs']>,
   repair: boolean,
-): Promise<{ values: StateTable; existed: boolean }> {
-  let text: string;
+): Promise<Loaded> {
+  let file: FileHandle;
   try {
-    text = await fs.readFile(path, 'utf8');
+    file = await fs.open(realPath, 'r');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT')
-      return { values: new StateTable(), existed: false };
+      return { values: new StateTable(), existed: false, setAside: null };
     throw new StateFileError(`cannot read ${path}: ${(err as Error).message}`);
   }
   try {
-    return { values: parseState(text), existed: true };
+    const { size } = await file.stat();
+    return { values: await readState(file, READ_CHUNK_BYTES, size), existed: true, setAside: null };
   } catch (err) {
-    if (!(err instanceof StateFileError)) throw err;
+    if (!(err instanceof StateFileError)) {
+      throw new StateFileError(`cannot read ${path}: ${(err as Error).message}`);
+    }
     if (!repair) {
       throw new StateFileError(
         `state file ${path}: ${err.message}. Fix it, or start with --repair to set it aside.`,
       );
     }
-    await fs.rename(path, `${path}.corrupt-${Date.now()}`);
-    return { values: new StateTable(), existed: false };
+    const aside = `${realPath}.corrupt-${Date.now()}`;
+    await fs.rename(realPath, aside);
+    return { values: new StateTable(), existed: false, setAside: aside };
+  } finally {
+    await file.close();
   }
 }
