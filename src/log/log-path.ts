@@ -1,6 +1,8 @@
 import { constants, promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { PRIVATE_FILE_MODE } from '../fs/exclusive-open.js';
+import { PRIVATE_FOLDER_MODE } from '../fs/private-folder.js';
 
 /** The file operations the message log uses; a test passes a failing disk. */
 export type LogFs = Pick<typeof fsp, 'open' | 'mkdir' | 'rename' | 'unlink'>;
@@ -17,10 +19,11 @@ export async function openLogPath(
   path: string,
   fs: LogFs,
 ): Promise<{ file: FileHandle; size: number }> {
-  await fs.mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  // Not makePrivateFolder: the log's fs is injectable (a failing disk in tests).
+  await fs.mkdir(dirname(path), { recursive: true, mode: PRIVATE_FOLDER_MODE });
   let file: FileHandle;
   try {
-    file = await fs.open(path, FLAGS, 0o600);
+    file = await fs.open(path, FLAGS, PRIVATE_FILE_MODE);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ELOOP') throw err;
     throw Object.assign(

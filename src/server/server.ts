@@ -1,11 +1,14 @@
 import type { Server, Socket } from 'node:net';
 import { once } from 'node:events';
+import { dirname } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { realClock, type Random } from '../clock.js';
 import { SERVER_DEFAULTS, type ServerLimits } from '../limits.js';
 import { LogFile, type LogFileOptions } from '../log/log-file.js';
 import { MessageLog } from '../log/message-log.js';
 import { formatReply } from '../protocol/replies.js';
+import { checkPrivateFolder } from '../fs/private-folder.js';
+import { realFilePath } from '../fs/real-path.js';
 import { lockStateFile } from '../store/state-lock.js';
 import { Store, type StoreOptions } from '../store/store.js';
 import { Connection, LINGER_MS } from './connection.js';
@@ -225,6 +228,9 @@ function refuse(
 
 /** The state lock, the message log and the state, in that order; on failure, none stays open. */
 async function openFiles(options: ServerOptions, onDrain: () => void) {
+  // StrictModes first: files in a folder another user can change are not ours to keep.
+  await checkPrivateFolder(dirname(await realFilePath(options.statePath)));
+  await checkPrivateFolder(dirname(options.logPath));
   // Before anything touches the state folder: a second server must not even clean its temp files.
   const lock = await lockStateFile(options.statePath);
   let logFile: LogFile;
