@@ -166,7 +166,9 @@ t.test('a real full disk (2 MB tmpfs): bounded backlog, then recovery', async (t
   }
   t.ok(refused >= 49, `${refused} flushes refused by the full disk`);
   t.ok(peak <= max, `backlog peaked at ${peak} bytes, cap ${max}`);
-  t.ok(log.backlogged, 'backlogged while the disk is full');
+  // A full disk may never catch up: producers are not held (their lines are kept to the cap,
+  // then dropped, so their requests get ERR STORAGE at once instead of no answer).
+  t.notOk(log.backlogged, 'producers are not held while the disk refuses writes');
   unlinkSync(filler);
   await log.flush();
   t.equal(log.backlogBytes, 0, 'all written once space is back');
@@ -339,12 +341,13 @@ t.test('paused producers, no commits: the retry timer alone recovers the log', a
     while (errors.length < n) await new Promise((r) => setImmediate(r));
   };
   await failures(1); // the write started at the high-water mark
+  t.equal(drains, 1, 'the failure releases the paused producer: waiting would not help');
+  t.notOk(log.backlogged);
   clock.advance(100);
   await failures(2); // the flush timer's write
   t.equal(clock.pending, 1, 'a retry is scheduled though nothing else will write or flush');
   disk.full = false;
   clock.advance(100);
-  while (drains === 0) await new Promise((r) => setImmediate(r));
-  t.equal(log.backlogBytes, 0);
+  while (log.backlogBytes > 0) await new Promise((r) => setImmediate(r));
   t.equal(read(), line.repeat(kept), 'every kept line, once');
 });

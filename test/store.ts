@@ -98,6 +98,29 @@ t.test(
   },
 );
 
+t.test(
+  'an unchanged value still waits for the journal: its request line must be on disk',
+  async (t) => {
+    const flushes: Array<() => void> = [];
+    let hold = false;
+    const journal = {
+      flush: () =>
+        hold ? new Promise<void>((resolve) => flushes.push(resolve)) : Promise.resolve(),
+    };
+    const store = await Store.open(join(tempDir(t), 'state.json'), { journal });
+    await store.set('a', 5);
+    hold = true; // the journal's disk is slow from now on
+    let done = false;
+    const same = store.set('a', 5).then(() => (done = true));
+    await new Promise((resolve) => setImmediate(resolve));
+    t.equal(flushes.length, 1, 'the journal was asked to flush the new request line');
+    t.notOk(done, 'not durable (not to be acknowledged) before the journal flush');
+    flushes[0]!();
+    await same;
+    t.ok(done);
+  },
+);
+
 t.test('ids are plain data: __proto__, constructor, toString', async (t) => {
   const path = join(tempDir(t), 'state.json');
   const store = await Store.open(path);

@@ -57,6 +57,7 @@ export class LogFile implements Journal {
   #rotateAfter = 0;
   #running = false;
   #again = false;
+  #failing = false; // the last write failed; cleared by the next one that succeeds
   #closed = false;
   #closing: Promise<void> | null = null;
   #waiters: Deferred[] = [];
@@ -86,9 +87,14 @@ export class LogFile implements Journal {
     return this.#backlog.unwritten;
   }
 
-  /** True from a quarter of the cap until a write brings the backlog under an eighth. */
+  /**
+   * Producers should wait: true from a quarter of the cap until a write brings the backlog under
+   * an eighth, except while writes are failing. A slow disk catches up, so waiting loses nothing;
+   * a full or broken one may never, and a peer left unread gets no answer at all. Then its lines
+   * are kept up to the cap and dropped beyond it, so its requests get ERR STORAGE at once.
+   */
   get backlogged(): boolean {
-    return this.#backlogged;
+    return this.#backlogged && !this.#failing;
   }
 
   /** Lines dropped since open because the cap was reached. */
@@ -176,9 +182,13 @@ export class LogFile implements Journal {
       try {
         await this.#attempt();
         for (const w of waiters) w.resolve();
+        this.#failing = false;
         // While producers are paused, write back to back until they can resume.
         if (this.#backlogged) this.#again = true;
       } catch (err) {
+        const paused = this.backlogged;
+        this.#failing = true;
+        if (paused) this.#options.onDrain?.(); // release them: see `backlogged`
         for (const w of waiters) w.reject(err);
         if (waiters.length === 0) this.#options.onError(err);
         this.#again = false; // retried on the timer, not in a tight loop against a full disk

@@ -100,8 +100,14 @@ export class Store {
 
   /** Sets the value in memory now; resolves once it is durable. */
   set(id: string, value: number): Promise<void> {
-    if (this.#values.set(id, value)) this.#dirty = true;
-    return this.sync();
+    if (this.#values.set(id, value)) {
+      this.#dirty = true;
+      return this.sync();
+    }
+    // Unchanged: nothing new for the state file, but the caller's request line must still reach
+    // the journal before it is acknowledged (protocol.md: the line of every OK is in the log). The
+    // value may ride on a write in flight, so that is awaited too.
+    return Promise.all([this.sync(), this.#journal?.flush()]).then(() => {});
   }
 
   /** Resolves once every change made so far is durable. */
