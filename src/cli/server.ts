@@ -5,6 +5,7 @@ import { SERVER_DEFAULTS } from '../limits.js';
 import { StateFileError } from '../store/state-file.js';
 import { startServer } from '../server/server.js';
 import { unknownArgument } from './args.js';
+import { checkHttpArgs, HTTP_CLI_OPTIONS, httpServerOptions, logLiveView } from './http-options.js';
 
 const int = (describe: string, value: number) =>
   ({ type: 'number', default: value, describe }) as const;
@@ -35,6 +36,7 @@ const OPTIONS = {
     'on SIGTERM, wait this long for peers',
     SERVER_DEFAULTS.shutdownTimeoutMs,
   ),
+  ...HTTP_CLI_OPTIONS,
 } as const;
 
 function parser(argv: string[]) {
@@ -62,6 +64,7 @@ function parser(argv: string[]) {
         if (!Number.isInteger(value) || value < 1)
           throw new Error(`--${name} must be a positive integer, got ${value}`);
       }
+      checkHttpArgs(args);
       return true;
     })
     .help()
@@ -101,6 +104,7 @@ export async function main(argv: string[]): Promise<number> {
       logPath: args.log,
       repair: args.repair,
       logFlushMs: args['log-flush-ms'],
+      ...httpServerOptions(args),
       logger,
       limits: {
         maxLineBytes: args['max-line-bytes'],
@@ -127,6 +131,7 @@ export async function main(argv: string[]): Promise<number> {
     },
     `listening on ${server.host}:${server.port}`,
   );
+  logLiveView(logger, server);
   return new Promise<number>((resolve) => {
     let stopping = false;
     const onSignal = (signal: NodeJS.Signals) => {

@@ -6,6 +6,8 @@ import { LineDecoder, lineText } from '../protocol/decoder.js';
 import { formatReply, type ByeCode } from '../protocol/replies.js';
 import { parseRequest, type Verb } from '../protocol/requests.js';
 import type { Store } from '../store/store.js';
+import type { Monitor } from '../monitor/monitor.js';
+import type { ClientWatch } from '../monitor/watch.js';
 import { handle, type Session } from './handlers.js';
 import { ReplyQueue } from './reply-queue.js';
 
@@ -25,6 +27,7 @@ export type ConnectionDeps = {
   random: Random;
   limits: ServerLimits;
   messageLog: MessageLog;
+  monitor: Monitor;
   /** Registers `conn` as `id`; returns the connection that held it before, if any. */
   claim(id: string, conn: Connection): Connection | undefined;
   closed(conn: Connection): void;
@@ -58,6 +61,7 @@ export class Connection implements Session {
   #lingerTimer: ReturnType<typeof setTimeout> | null = null;
   #closeReason = 'peer closed';
   readonly #remote: string;
+  readonly #watch: ClientWatch;
   #resolveClosed!: () => void;
   /** Settles when the socket has closed, whatever the reason. */
   readonly closed = new Promise<void>((resolve) => (this.#resolveClosed = resolve));
@@ -72,6 +76,7 @@ export class Connection implements Session {
     this.#log = deps.messageLog.forConnection(number);
     this.#remote = `${socket.remoteAddress}:${socket.remotePort}`;
     this.#log.event('open', { remote: this.#remote });
+    this.#watch = deps.monitor.opened(number, this.#remote);
     socket.setNoDelay(true);
     this.#armIdle(deps.limits.idleTimeoutMs);
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
@@ -210,6 +215,7 @@ export class Connection implements Session {
     this.#logBlankRun();
     // Only requests count as activity: blank lines must not hold a connection open forever.
     this.#lastRequestAt = Date.now();
+    this.#watch.request(parsed, this.#lastRequestAt);
     const { text, raw } = lineText(line);
     const logged = this.#log.line('in', text, raw);
     if (parsed.type === 'error') {
@@ -259,6 +265,7 @@ export class Connection implements Session {
   #send(lines: string[]): void {
     if (this.#socket.destroyed) return;
     for (const line of lines) this.#log.line('out', line);
+    this.#watch.replies(lines);
     this.#socket.write(lines.length === 1 ? `${lines[0]}\n` : `${lines.join('\n')}\n`);
     if (this.#finishing) this.#endWhenAnswered();
     else this.#checkBackPressure();
@@ -297,6 +304,7 @@ export class Connection implements Session {
     if (this.#drainTimer !== null) clearTimeout(this.#drainTimer);
     if (this.#lingerTimer !== null) clearTimeout(this.#lingerTimer);
     this.#log.event('close', { remote: this.#remote, reason: this.#closeReason });
+    this.#watch.closed(this.#closeReason);
     this.#deps.closed(this);
     this.#resolveClosed();
   }

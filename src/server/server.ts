@@ -9,6 +9,10 @@ import { formatReply } from '../protocol/replies.js';
 import { lockStateFile } from '../store/state-lock.js';
 import { Store, type StoreOptions } from '../store/store.js';
 import { Connection, LINGER_MS } from './connection.js';
+import { listenHttp, type HttpOptions, type HttpSide } from '../http/server.js';
+import { serveHttp } from '../http/side.js';
+import { Monitor } from '../monitor/monitor.js';
+import { startSummary } from '../monitor/summary.js';
 
 export type ServerOptions = {
   host?: string;
@@ -28,6 +32,8 @@ export type ServerOptions = {
   /** Test seams: the fs the state store and the message log write through (a failing disk). */
   storeFs?: StoreOptions['fs'];
   logFs?: LogFileOptions['fs'];
+  /** The HTTP side (live view, /metrics, health checks) on `host`; omitted or null: none. */
+  http?: HttpOptions | null;
 };
 
 export interface ParityServer {
@@ -35,6 +41,10 @@ export interface ParityServer {
   readonly port: number;
   readonly store: Store;
   readonly connections: number;
+  /** What the server counts; the HTTP side's live view and /metrics read it. */
+  readonly monitor: Monitor;
+  /** The live view's address; null without the HTTP side (off, or its default port taken). */
+  readonly httpUrl: string | null;
   /** Reopens the message log at its path (SIGHUP after logrotate moved it). */
   reopenLog(): Promise<void>;
   /** Graceful stop: no new connections, answer what was received, BYE, flush state and log. */
@@ -70,16 +80,23 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
   const address = server.address();
   if (address === null || typeof address === 'string') throw new Error('not listening on TCP');
   let opened: Awaited<ReturnType<typeof openFiles>>;
+  const monitor = new Monitor();
+  let http: HttpSide | null = null;
   try {
-    opened = await openFiles(options);
+    if (options.http) http = await listenHttp(address.address, options.http, logger);
+    opened = await openFiles(options, monitor.committed);
   } catch (err) {
+    await http?.close();
     for (const socket of early) socket.destroy();
     await new Promise((resolve) => server.close(resolve));
     throw err;
   }
   const { lock, logFile, store } = opened;
   server.on('error', (err) => logger.error({ err }, 'server error'));
-  const messageLog = new MessageLog(logFile);
+  const messageLog = new MessageLog(monitor.tap(logFile));
+  monitor.store = store;
+  if (http !== null) await serveHttp(http, monitor, options.http!);
+  const stopSummary = startSummary(monitor, logger);
   const byId = new Map<string, Connection>();
   const open = new Set<Connection>();
   const perAddress = new Map<string, number>();
@@ -97,8 +114,11 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
     random: options.random ?? Math.random,
     limits,
     messageLog,
+    monitor,
     claim(id: string, conn: Connection) {
       const previous = byId.get(id);
+      if (previous !== undefined) monitor.takeover();
+      monitor.identified(conn.number, id);
       byId.set(id, conn);
       return previous;
     },
@@ -129,6 +149,7 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
             ? 'max-clients-per-address'
             : null;
     if (reason !== null) {
+      monitor.refuse(reason);
       refuse(socket, number, messageLog, reason);
       return;
     }
@@ -141,6 +162,8 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
   }
 
   async function shutdown(): Promise<void> {
+    monitor.stopping = true;
+    stopSummary();
     server.close();
     const all = [...open];
     for (const conn of all) conn.finish('SHUTTING_DOWN', 'the server is stopping');
@@ -160,6 +183,7 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
       logger.error({ err }, 'final log write failed');
       failures.push('message log');
     });
+    await http?.close();
     await lock.release(); // last: the files are final, another server may take them now
     if (failures.length > 0) throw new Error(`final write of the ${failures.join(' and ')} failed`);
   }
@@ -171,6 +195,8 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
     get connections() {
       return open.size;
     },
+    monitor,
+    httpUrl: http?.url ?? null,
     // Placeholder until LogFile.reopen lands (issue 11); the CLI already wires SIGHUP to it.
     reopenLog: () => Promise.reject(new Error('log reopen is not implemented yet')),
     close() {
@@ -206,7 +232,7 @@ function refuse(
 }
 
 /** The state lock, the message log and the state, in that order; on failure, none stays open. */
-async function openFiles(options: ServerOptions) {
+async function openFiles(options: ServerOptions, onCommit: StoreOptions['onCommit']) {
   // Before anything touches the state folder: a second server must not even clean its temp files.
   const lock = await lockStateFile(options.statePath);
   let logFile: LogFile;
@@ -226,6 +252,7 @@ async function openFiles(options: ServerOptions) {
     const store = await Store.open(options.statePath, {
       journal: logFile,
       repair: options.repair ?? false,
+      onCommit,
       ...(options.storeFs ? { fs: options.storeFs } : {}),
     });
     return { lock, logFile, store };

@@ -15,6 +15,8 @@ export type StoreOptions = {
   journal?: Journal;
   /** Set an unreadable file aside (renamed `<path>.corrupt-<time>`) and start empty. */
   repair?: boolean;
+  /** After each commit: its duration, the values it changed, and whether it was made durable. */
+  onCommit?(ms: number, values: number, ok: boolean): void;
 };
 
 type Deferred = { promise: Promise<void>; resolve(): void; reject(err: unknown): void };
@@ -42,12 +44,15 @@ export class Store {
   #inFlight: Promise<void> | null = null;
   #next: Deferred | null = null;
   #commits = 0;
+  #changed = 0; // values changed since the last write started
+  #onCommit: StoreOptions['onCommit'];
 
   private constructor(path: string, values: StateTable, options: StoreOptions) {
     this.path = path;
     this.#values = values;
     this.#fs = options.fs ?? fsp;
     this.#journal = options.journal;
+    this.#onCommit = options.onCommit;
   }
 
   /** Loads the state file (missing means empty) and proves it can be written, before any client. */
@@ -85,7 +90,10 @@ export class Store {
 
   /** Sets the value in memory now; resolves once it is durable. */
   set(id: string, value: number): Promise<void> {
-    if (this.#values.set(id, value)) this.#dirty = true;
+    if (this.#values.set(id, value)) {
+      this.#dirty = true;
+      this.#changed++;
+    }
     return this.sync();
   }
 
@@ -106,6 +114,9 @@ export class Store {
     this.#next = null;
     this.#dirty = false;
     this.#inFlight = done.promise;
+    const started = performance.now();
+    const changed = this.#changed;
+    this.#changed = 0;
     try {
       // The journal is flushed in the same step: the request lines of every value in this write
       // are already in its buffer, so once both finish, each acknowledged request is logged too.
@@ -114,9 +125,12 @@ export class Store {
         this.#journal?.flush(),
       ]);
       this.#commits++;
+      this.#onCommit?.(performance.now() - started, changed, true);
       done.resolve();
     } catch (err) {
       this.#dirty = true; // Not durable: the next sync() writes these changes again.
+      this.#changed += changed;
+      this.#onCommit?.(performance.now() - started, changed, false);
       done.reject(err);
     } finally {
       this.#inFlight = null;
