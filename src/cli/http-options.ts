@@ -50,8 +50,22 @@ export function httpServerOptions(args: HttpArgs): { http: HttpOptions | null } 
   };
 }
 
-/** The console line with the live view's address, right after "listening". */
-export function logLiveView(logger: Logger, server: { httpUrl: string | null }): void {
-  if (server.httpUrl === null) return;
-  logger.info({ liveView: server.httpUrl }, `live view at ${server.httpUrl}`);
+/**
+ * The console line right after "listening": the live view's address, or why there is none. Said
+ * after the ready line, so scripts that read the first line still find "listening" there.
+ */
+export function logLiveView(
+  logger: Logger,
+  server: { httpUrl: string | null },
+  args: HttpArgs,
+): void {
+  if (server.httpUrl !== null) {
+    logger.info({ liveView: server.httpUrl }, `live view at ${server.httpUrl}`);
+  } else if (args.http) {
+    const port = HTTP_DEFAULTS.httpPort;
+    logger.warn(
+      { httpPort: port },
+      `HTTP port ${port} is taken (another server?): running without the live view, /metrics and health checks`,
+    );
+  }
 }

@@ -131,7 +131,7 @@ export async function main(argv: string[]): Promise<number> {
     },
     `listening on ${server.host}:${server.port}`,
   );
-  logLiveView(logger, server);
+  logLiveView(logger, server, args);
   return new Promise<number>((resolve) => {
     let stopping = false;
     const onSignal = (signal: NodeJS.Signals) => {

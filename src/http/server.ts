@@ -34,9 +34,9 @@ function hostAllowed(req: IncomingMessage, host: string): boolean {
 }
 
 /**
- * Listens for the HTTP side on `host`. A taken port is an error when it was asked for, and a
- * warning (resolving to null: the server runs without HTTP) when it was only the default, because
- * the TCP side is the main job and a second server on the machine is a normal case.
+ * Listens for the HTTP side on `host`. A taken port is an error when it was asked for; when it was
+ * only the default this resolves to null and the server runs without HTTP (the CLI says so),
+ * because the TCP side is the main job and a second server on the machine is a normal case.
  */
 export async function listenHttp(
   host: string,
@@ -73,10 +73,6 @@ export async function listenHttp(
     if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || options.required) {
       throw new Error(`HTTP port ${options.port}: ${(err as Error).message}`, { cause: err });
     }
-    logger.warn(
-      { httpPort: options.port },
-      `HTTP port ${options.port} is taken (another server?): running without the live view, /metrics and health checks`,
-    );
     return null;
   }
   server.on('error', (err) => logger.error({ err }, 'http server error'));
