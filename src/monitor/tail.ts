@@ -20,7 +20,9 @@ class Sample {
     const size = this.#lines.length;
     const kept = Math.min(this.#seen, size);
     const lines: string[] = [];
-    for (let i = kept; i > 0; i--) lines.push(this.#lines[(this.#next - i + size) % size]!);
+    // Records end in LF; trimmed here, for the few sent, rather than for every record taken in.
+    for (let i = kept; i > 0; i--)
+      lines.push(this.#lines[(this.#next - i + size) % size]!.trimEnd());
     const skipped = this.#seen - kept;
     this.#seen = 0;
     return { lines, skipped };
@@ -58,8 +60,7 @@ export class Tail {
   }
 
   /** One message-log record (a JSON line). */
-  push(text: string): void {
-    const record = text.endsWith('\n') ? text.slice(0, -1) : text;
+  push(record: string): void {
     this.#all?.push(record);
     if (this.#samples.size === (this.#all === null ? 0 : 1)) return;
     // Records carry `"id":"…"` right after `conn` once known; ids need no JSON escaping.
