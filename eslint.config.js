@@ -6,6 +6,13 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
+    // The page's code runs in the browser, not in Node.
+    files: ['src/web/**/*.ts'],
+    languageOptions: {
+      globals: { window: 'readonly', document: 'readonly', EventSource: 'readonly' },
+    },
+  },
+  {
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
     },

@@ -56,7 +56,11 @@ function main() {
     rmSync(join(ROOT, 'dist'), { recursive: true, force: true });
     args.push('--sourceMap', 'false');
   }
-  return spawnSync(process.execPath, args, { cwd: ROOT, stdio: 'inherit' }).status ?? 1;
+  const server = spawnSync(process.execPath, args, { cwd: ROOT, stdio: 'inherit' }).status ?? 1;
+  if (server !== 0) return server;
+  // The live view's browser code: its own tsconfig (DOM lib), compiled into dist/web.
+  const web = [tsc, '-p', 'src/web/tsconfig.json', ...args.slice(3)];
+  return spawnSync(process.execPath, web, { cwd: ROOT, stdio: 'inherit' }).status ?? 1;
 }
 
 process.exit(main());

@@ -121,6 +121,8 @@ async function main(): Promise<number> {
   const server = start('server', IDS.length, serverArgs, (r) => {
     if (String(r['msg']).startsWith('listening') && r['port'] !== undefined)
       ready(String(r['port']));
+    if (typeof r['liveView'] === 'string')
+      process.stdout.write(`\nlive view: ${r['liveView']}\n\n`);
   });
   const all = [server];
   // A second Ctrl-C, or the demo dying, must not leave detached children running.

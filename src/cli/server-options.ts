@@ -1,6 +1,7 @@
 import { join, resolve } from 'node:path';
 import { SERVER_DEFAULTS as D } from '../limits.js';
 import { bool, int, ms, optionalStr, parseOptions, str, type Values } from './options.js';
+import { HTTP_CLI_OPTIONS } from './http-options.js';
 import { SECURITY_OPTIONS } from './security-options.js';
 
 /** Every server flag, its default from SERVER_DEFAULTS, and its range. */
@@ -27,6 +28,7 @@ export const SERVER_OPTIONS = {
   'log-keep': int('rotated message logs kept', D.logKeep),
   'shutdown-timeout-ms': ms('on SIGTERM, wait this long for peers', D.shutdownTimeoutMs),
   ...SECURITY_OPTIONS,
+  ...HTTP_CLI_OPTIONS,
 } as const;
 
 export type ServerArgs = Values<typeof SERVER_OPTIONS> & { statePath: string; logPath: string };

@@ -7,6 +7,7 @@ import { dataPaths, parseServerArgs } from './server-options.js';
 import { passwd } from './passwd.js';
 import { checkSecurity, securityOptions } from './security-options.js';
 import { handleSignals } from './signals.js';
+import { httpServerOptions, logLiveView } from './http-options.js';
 import { packageVersion } from './version.js';
 
 function opsLogger(): Logger {
@@ -76,6 +77,7 @@ export async function main(
       logBufferBytes: args['log-buffer-bytes'],
       logMaxBytes: args['log-max-bytes'],
       logKeep: args['log-keep'],
+      ...httpServerOptions(args),
       logger,
       security: securityOptions(parsed.values),
       limits: {
@@ -114,6 +116,7 @@ export async function main(
     },
     `listening on ${server.host}:${server.port}; state ${statePath}, log ${logPath}`,
   );
+  logLiveView(logger, server, args);
   const code = await signals.exit;
   signals.remove();
   return code;

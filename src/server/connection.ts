@@ -8,6 +8,8 @@ import { redactRequestLine } from '../protocol/redact.js';
 import { parseRequest, type Verb } from '../protocol/requests.js';
 import type { Store } from '../store/store.js';
 import type { Authenticator, ConnectionAuth } from './auth.js';
+import type { Monitor } from '../monitor/monitor.js';
+import type { ClientWatch } from '../monitor/watch.js';
 import { handle, type Session } from './handlers.js';
 import { ReplyQueue } from './reply-queue.js';
 
@@ -33,6 +35,7 @@ export type ConnectionDeps = {
   random: Random;
   limits: ServerLimits;
   messageLog: MessageLog;
+  monitor: Monitor;
   /** Registers `conn` as `id`; returns the connection that held it before, if any. */
   claim(id: string, conn: Connection): Connection | undefined;
   closed(conn: Connection): void;
@@ -70,6 +73,7 @@ export class Connection implements Session {
   #discarded = 0; // bytes read and dropped after our last reply
   #closeReason = 'peer closed';
   readonly #remote: string;
+  readonly #watch: ClientWatch;
   #resolveClosed!: () => void;
   /** Settles when the socket has closed, whatever the reason. */
   readonly closed = new Promise<void>((resolve) => (this.#resolveClosed = resolve));
@@ -85,6 +89,7 @@ export class Connection implements Session {
     this.#remote = `${socket.remoteAddress}:${socket.remotePort}`;
     this.auth = deps.auth?.forConnection(socket.remoteAddress ?? '') ?? null;
     this.#log.event('open', { remote: this.#remote });
+    this.#watch = deps.monitor.opened(number, this.#remote);
     socket.setNoDelay(true);
     this.#armIdle(deps.limits.idleTimeoutMs);
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
@@ -228,6 +233,7 @@ export class Connection implements Session {
     this.#logBlankRun();
     // Only requests count as activity: blank lines must not hold a connection open forever.
     this.#lastRequestAt = Date.now();
+    this.#watch.request(parsed, this.#lastRequestAt);
     // Never the password of an AUTH line: the log (and its `raw` bytes) get `AUTH <id>` only.
     const { text, raw } = lineText(redactRequestLine(line));
     const logged = this.#log.line('in', text, raw);
@@ -278,6 +284,7 @@ export class Connection implements Session {
   #send(lines: string[]): void {
     if (this.#socket.destroyed) return;
     for (const line of lines) this.#log.line('out', line);
+    this.#watch.replies(lines);
     this.#socket.write(lines.length === 1 ? `${lines[0]}\n` : `${lines.join('\n')}\n`);
     if (this.#finishing) this.#endWhenAnswered();
     else this.#checkBackPressure();
@@ -316,6 +323,7 @@ export class Connection implements Session {
     if (this.#drainTimer !== null) clearTimeout(this.#drainTimer);
     if (this.#lingerTimer !== null) clearTimeout(this.#lingerTimer);
     this.#log.event('close', { remote: this.#remote, reason: this.#closeReason });
+    this.#watch.closed(this.#closeReason);
     this.#deps.closed(this);
     this.#resolveClosed();
   }

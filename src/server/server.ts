@@ -13,6 +13,10 @@ import { lockStateFile } from '../store/state-lock.js';
 import { Store, type StoreOptions } from '../store/store.js';
 import { Connection, LINGER_MS } from './connection.js';
 import { openSecurity, type SecurityOptions } from './security.js';
+import { listenHttp, type HttpOptions, type HttpSide } from '../http/server.js';
+import { serveHttp } from '../http/side.js';
+import { Monitor } from '../monitor/monitor.js';
+import { startSummary } from '../monitor/summary.js';
 
 export type ServerOptions = {
   host?: string;
@@ -34,6 +38,8 @@ export type ServerOptions = {
   logFs?: LogFileOptions['fs'];
   /** TLS, users file and AUTH limits (security.ts); none by default. */
   security?: SecurityOptions;
+  /** The HTTP side (live view, /metrics, health checks) on `host`; omitted or null: none. */
+  http?: HttpOptions | null;
 };
 
 export interface ParityServer {
@@ -41,6 +47,10 @@ export interface ParityServer {
   readonly port: number;
   readonly store: Store;
   readonly connections: number;
+  /** What the server counts; the HTTP side's live view and /metrics read it. */
+  readonly monitor: Monitor;
+  /** The live view's address; null without the HTTP side (off, or its default port taken). */
+  readonly httpUrl: string | null;
   /** Reopens the message log at its path (SIGHUP after logrotate moved it). */
   reopenLog(): Promise<void>;
   /** Reloads the TLS certificate and the users file (SIGHUP); rejects if one kept its old copy. */
@@ -84,17 +94,24 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
   if (address === null || typeof address === 'string') throw new Error('not listening on TCP');
   let opened: Awaited<ReturnType<typeof openFiles>>;
   let onLogDrain = () => {}; // nothing is paused on the log before serving starts
+  const monitor = new Monitor();
+  let http: HttpSide | null = null;
   try {
+    if (options.http) http = await listenHttp(address.address, options.http, logger);
     // The log's drain resumes the connections it paused; they exist only once serving starts.
-    opened = await openFiles(options, () => onLogDrain());
+    opened = await openFiles(options, () => onLogDrain(), monitor.committed);
   } catch (err) {
+    await http?.close();
     for (const socket of early) socket.destroy();
     await new Promise((resolve) => server.close(resolve));
     throw err;
   }
   const { lock, logFile, store } = opened;
   server.on('error', (err) => logger.error({ err }, 'server error'));
-  const messageLog = new MessageLog(logFile);
+  const messageLog = new MessageLog(monitor.tap(logFile));
+  monitor.store = store;
+  if (http !== null) await serveHttp(http, monitor, options.http!);
+  const stopSummary = startSummary(monitor, logger);
   const byId = new Map<string, Connection>();
   const open = new Set<Connection>();
   const perAddress = new Map<string, number>();
@@ -113,8 +130,11 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
     limits,
     messageLog,
     auth: security.auth,
+    monitor,
     claim(id: string, conn: Connection) {
       const previous = byId.get(id);
+      if (previous !== undefined) monitor.takeover();
+      monitor.identified(conn.number, id);
       byId.set(id, conn);
       return previous;
     },
@@ -145,6 +165,7 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
             ? 'max-clients-per-address'
             : null;
     if (reason !== null) {
+      monitor.refuse(reason);
       refuse(socket, number, messageLog, reason);
       return;
     }
@@ -162,6 +183,8 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
     });
 
   async function shutdown(): Promise<void> {
+    monitor.stopping = true;
+    stopSummary();
     server.close();
     const all = [...open];
     for (const conn of all) conn.finish('SHUTTING_DOWN', 'the server is stopping');
@@ -181,6 +204,7 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
       logger.error({ err }, 'final log write failed');
       failures.push('message log');
     });
+    await http?.close();
     await lock.release(); // last: the files are final, another server may take them now
     if (failures.length > 0) throw new Error(`final write of the ${failures.join(' and ')} failed`);
   }
@@ -194,6 +218,8 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
     },
     reopenLog: () => logFile.reopen(),
     reload: () => security.reload(),
+    monitor,
+    httpUrl: http?.url ?? null,
     close() {
       closing ??= shutdown();
       return closing;
@@ -227,9 +253,15 @@ function refuse(
 }
 
 /** The state lock, the message log and the state, in that order; on failure, none stays open. */
-async function openFiles(options: ServerOptions, onDrain: () => void) {
+async function openFiles(
+  options: ServerOptions,
+  onDrain: () => void,
+  onCommit: StoreOptions['onCommit'],
+) {
   // StrictModes first: files in a folder another user can change are not ours to keep.
-  await checkPrivateFolder(dirname(await realFilePath(options.statePath)));
+  // (The real path where it can be had: a folder that does not exist yet is created 0700 later.)
+  const real = await realFilePath(options.statePath).catch(() => options.statePath);
+  await checkPrivateFolder(dirname(real));
   await checkPrivateFolder(dirname(options.logPath));
   // Before anything touches the state folder: a second server must not even clean its temp files.
   const lock = await lockStateFile(options.statePath);
@@ -253,6 +285,7 @@ async function openFiles(options: ServerOptions, onDrain: () => void) {
     const store = await Store.open(options.statePath, {
       journal: logFile,
       repair: options.repair ?? false,
+      onCommit,
       ...(options.storeFs ? { fs: options.storeFs } : {}),
     });
     return { lock, logFile, store };

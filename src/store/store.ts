@@ -19,6 +19,8 @@ export type StoreOptions = {
   journal?: Journal;
   /** Set an unreadable file aside (renamed `<real path>.corrupt-<time>`, see `setAside`) and start empty. */
   repair?: boolean;
+  /** After each commit: its duration, the values it changed, and whether it was made durable. */
+  onCommit?(ms: number, values: number, ok: boolean): void;
 };
 
 type Deferred = { promise: Promise<void>; resolve(): void; reject(err: unknown): void };
@@ -52,6 +54,8 @@ export class Store {
   #inFlight: Promise<void> | null = null;
   #next: Deferred | null = null;
   #commits = 0;
+  #changed = 0; // values changed since the last write started
+  #onCommit: StoreOptions['onCommit'];
 
   private constructor(path: string, realPath: string, loaded: Loaded, options: StoreOptions) {
     this.path = path;
@@ -60,6 +64,7 @@ export class Store {
     this.#values = loaded.values;
     this.#fs = options.fs ?? fsp;
     this.#journal = options.journal;
+    this.#onCommit = options.onCommit;
   }
 
   /** Loads the state file (missing means empty) and proves it can be written, before any client. */
@@ -102,6 +107,7 @@ export class Store {
   set(id: string, value: number): Promise<void> {
     if (this.#values.set(id, value)) {
       this.#dirty = true;
+      this.#changed++;
       return this.sync();
     }
     // Unchanged: nothing new for the state file, but the caller's request line must still reach
@@ -127,6 +133,9 @@ export class Store {
     this.#next = null;
     this.#dirty = false;
     this.#inFlight = done.promise;
+    const started = performance.now();
+    const changed = this.#changed;
+    this.#changed = 0;
     try {
       // The journal is flushed in the same step: the request lines of every value in this write
       // are already in its buffer, so once both finish, each acknowledged request is logged too.
@@ -135,9 +144,12 @@ export class Store {
         this.#journal?.flush(),
       ]);
       this.#commits++;
+      this.#onCommit?.(performance.now() - started, changed, true);
       done.resolve();
     } catch (err) {
       this.#dirty = true; // Not durable: the next sync() writes these changes again.
+      this.#changed += changed;
+      this.#onCommit?.(performance.now() - started, changed, false);
       done.reject(err);
     } finally {
       this.#inFlight = null;

@@ -1,0 +1,70 @@
+import type { Monitor } from './monitor.js';
+import type { ClientWatch } from './watch.js';
+import type { Row, Snapshot, Totals } from './wire.js';
+
+export type { Row, Snapshot, Totals } from './wire.js';
+
+const round = (n: number, by = 10) => Math.round(n * by) / by;
+
+/** The sums the totals' rates are taken from. */
+export function totalsCounters(
+  monitor: Monitor,
+): [requests: number, commits: number, bytes: number] {
+  let requests = 0;
+  for (const n of Object.values(monitor.counts.requests)) requests += n;
+  return [requests, monitor.commits, monitor.logBytes];
+}
+
+export function row(monitor: Monitor, w: ClientWatch, requestsPerSecond: number): Row {
+  const value =
+    w.closedAt !== null ? w.finalValue : w.id === null ? null : (monitor.store?.get(w.id) ?? null);
+  return {
+    conn: w.number,
+    id: w.id,
+    value,
+    increment: w.increment,
+    remote: w.remote,
+    since: w.since,
+    requestsPerSecond,
+    lastRequestAt: w.lastRequestAt,
+    closedAt: w.closedAt,
+    reason: w.reason,
+  };
+}
+
+export function totals(monitor: Monitor, rates: [number, number, number]): Totals {
+  const latency = monitor.commitLatency();
+  return {
+    connections: monitor.open.size,
+    requestsPerSecond: rates[0],
+    ids: monitor.store?.size ?? 0,
+    commitP50Ms: latency === null ? null : round(latency.p50, 100),
+    commitP99Ms: latency === null ? null : round(latency.p99, 100),
+    commitsPerSecond: rates[1],
+    logBytesPerSecond: rates[2],
+  };
+}
+
+/**
+ * A snapshot computed on demand (/api/clients while nobody watches): rates are averages since the
+ * connection opened, or since the server started.
+ */
+export function snapshotNow(monitor: Monitor): Snapshot {
+  const at = monitor.now();
+  monitor.expireClosed(at);
+  const per = (count: number, since: number) => round(count / Math.max(1, (at - since) / 1000));
+  const counters = totalsCounters(monitor);
+  const rows = [...monitor.closed, ...monitor.open.values()].map((w) =>
+    row(monitor, w, w.closedAt === null ? per(w.requests, w.since) : 0),
+  );
+  return {
+    at,
+    rates: 'since start',
+    totals: totals(monitor, [
+      per(counters[0], monitor.startedAt),
+      per(counters[1], monitor.startedAt),
+      per(counters[2], monitor.startedAt),
+    ]),
+    rows,
+  };
+}
