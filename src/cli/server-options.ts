@@ -13,7 +13,7 @@ export const SERVER_OPTIONS = {
   log: optionalStr('JSON-lines message log (default: in --data-dir)'),
   repair: bool('set an invalid state file aside and start empty'),
   'max-line-bytes': int('longest request line, without LF/CRLF', D.maxLineBytes),
-  'idle-timeout-ms': ms('close connections silent this long', D.idleTimeoutMs),
+  'idle-timeout-ms': ms('close connections that send no request this long', D.idleTimeoutMs),
   'max-clients': int('refuse connections beyond this many', D.maxClients),
   'max-clients-per-address': int(
     'refuse connections from one address beyond this many',
