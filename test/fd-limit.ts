@@ -228,3 +228,35 @@ t.test(
     t.same(await c.request('HELLO a', 'VALUE 1'), ['VALUE 0', 'OK 1']);
   },
 );
+
+t.test(
+  'a burst of refusals at the cap does not spend the descriptors the served clients need',
+  { skip: noPrlimit },
+  async (t) => {
+    const s = await serverUnder(t, '256:256', []);
+    const served = await Promise.all(
+      Array.from({ length: s.maxClients }, () => LineClient.connect(t, s.port)),
+    );
+    await Promise.all(served.map((c, i) => c.request(`HELLO b${i}`)));
+    // 300 at once, each with a request the server will not read: a refused socket lingers to
+    // read it (closing on unread input sends RST), and each lingering one holds a descriptor.
+    const burst = await Promise.all(
+      Array.from({ length: 300 }, async () => {
+        const c = await LineClient.connect(t, s.port).catch(() => null);
+        c?.send('PING\n');
+        return c;
+      }),
+    );
+    const [reply] = await served[0]!.request('VALUE 5');
+    t.equal(reply, 'OK 5', 'a served client still commits (not ERR STORAGE for EMFILE)');
+    const answers = await Promise.all(burst.map((c) => c?.readToEnd() ?? Promise.resolve([])));
+    t.ok(
+      answers.every((lines) => lines.every((l) => l.startsWith('BYE SERVER_BUSY'))),
+      'a refused peer gets BYE SERVER_BUSY or a close, nothing else',
+    );
+    t.notOk(
+      s.output.some((r) => JSON.stringify(r).includes('EMFILE')),
+      'the server never ran out of descriptors',
+    );
+  },
+);

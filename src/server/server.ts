@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { dirname } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { realClock, type Random } from '../clock.js';
-import { SERVER_DEFAULTS, type ServerLimits } from '../limits.js';
+import { FD_HEADROOM, SERVER_DEFAULTS, type ServerLimits } from '../limits.js';
 import { LogFile, type LogFileOptions } from '../log/log-file.js';
 import { MessageLog } from '../log/message-log.js';
 import { formatReply } from '../protocol/replies.js';
@@ -117,6 +117,7 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
   const perAddress = new Map<string, number>();
   const waitingForLog = new Set<Connection>();
   let connectionCount = 0;
+  const lingering = { count: 0 }; // refused sockets still reading their peer's last bytes
   let closing: Promise<void> | null = null;
   onLogDrain = () => {
     const waiting = [...waitingForLog];
@@ -166,7 +167,7 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
             : null;
     if (reason !== null) {
       monitor.refuse(reason);
-      refuse(socket, number, messageLog, reason);
+      refuse(socket, number, messageLog, reason, lingering);
       return;
     }
     perAddress.set(address, fromAddress + 1);
@@ -234,11 +235,20 @@ const REFUSALS = {
 } as const;
 
 /** Over a client limit (or stopping): one BYE and close, without a Connection. */
+/**
+ * Refused sockets that may linger at once. Each holds a descriptor, and refusals come in bursts
+ * exactly when the server is at its limit: 300 at once under `ulimit -n 256` took the descriptors
+ * a served client's commit needed (ERR STORAGE, EMFILE). Past this many, a refusal closes as soon
+ * as its BYE is written, at the risk of a reset that loses the BYE.
+ */
+const MAX_LINGERING_REFUSALS = FD_HEADROOM / 2;
+
 function refuse(
   socket: Socket,
   number: number,
   messageLog: MessageLog,
   reason: keyof typeof REFUSALS,
+  lingering: { count: number },
 ): void {
   const { code, text } = REFUSALS[reason];
   const line = formatReply({ kind: 'BYE', code, text });
@@ -247,8 +257,14 @@ function refuse(
   log.event('refused', { remote, reason: code, limit: reason });
   log.line('out', line);
   socket.on('error', () => {});
-  socket.setTimeout(LINGER_MS, () => socket.destroy());
   socket.end(`${line}\n`);
+  if (lingering.count >= MAX_LINGERING_REFUSALS) {
+    socket.once('finish', () => socket.destroy());
+    return;
+  }
+  lingering.count++;
+  socket.once('close', () => lingering.count--);
+  socket.setTimeout(LINGER_MS, () => socket.destroy());
   socket.resume();
 }
 
