@@ -210,7 +210,8 @@ t.test('a busy port is one clear line, and creates no file or folder', async (t)
   const state = join(dir, 'state', 'values.json');
   const log = join(dir, 'logs', 'messages.log');
   // Not runToExit: it adds its own --port.
-  const proc = spawn(process.execPath, [SERVER_BIN, '--port', `${port}`, ...pathArgs(state, log)]);
+  const args = ['--port', `${port}`, '--no-http', ...pathArgs(state, log)];
+  const proc = spawn(process.execPath, [SERVER_BIN, ...args]);
   t.teardown(() => void proc.kill('SIGKILL'));
   let stderr = '';
   proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));

@@ -47,7 +47,7 @@ t.test('bin/server --no-http, and PARITY_HTTP_PORT', async (t) => {
   const port = (holder.address() as { port: number }).port;
   process.env.PARITY_HTTP_PORT = String(port);
   t.teardown(() => delete process.env.PARITY_HTTP_PORT);
-  const taken = await runToExit(paths(t));
+  const taken = await runToExit(['--http', ...paths(t)]); // --http: the fixture's default is none
   t.equal(taken.code, 1, 'a port given in the environment is asked for: taken is an error');
   t.match(taken.stderr, new RegExp(`cannot start: HTTP port ${port}: .*EADDRINUSE`));
 });
