@@ -10,6 +10,9 @@ import { httpServerOptions } from '../src/cli/http-options.js';
 import { HTTP_DEFAULTS } from '../src/monitor/defaults.js';
 import { startSummary } from '../src/monitor/summary.js';
 
+// Five tests start bin/server; on a loaded 2-core machine that passes tap's 30 s default.
+t.setTimeout(90_000);
+
 const paths = (t: Parameters<typeof tempDir>[0]) => {
   const dir = tempDir(t);
   return pathArgs(`${dir}/state.json`, `${dir}/messages.log`);
