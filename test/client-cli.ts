@@ -6,6 +6,9 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from '../src/cli/client.js';
 import { ROOT } from './fixtures/server.js';
 
+// Each check spawns bin/client; on a loaded 2-core machine the file passes tap's 30 s default.
+t.setTimeout(90_000);
+
 /** Runs bin/client to completion; these cases all exit before connecting anywhere. */
 async function run(args: string[], env: Record<string, string> = {}) {
   const clean = Object.fromEntries(

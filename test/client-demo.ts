@@ -6,6 +6,9 @@ import { createInterface } from 'node:readline';
 import t from 'tap';
 import { ROOT, tempDir } from './fixtures/server.js';
 
+// Real processes on a shared 2-core machine: more than tap's 30 s default when it is loaded.
+t.setTimeout(90_000);
+
 const IDS = ['alice', 'bob', 'carol'];
 
 /** Runs dist/demo.js (as `npm run demo` does) with its state in a temp folder. */

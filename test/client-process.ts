@@ -6,6 +6,9 @@ import t from 'tap';
 import { auditLog } from '../src/client/audit.js';
 import { readLog, ROOT, spawnServer, tempDir, type TestLike } from './fixtures/server.js';
 
+// Real processes on a shared 2-core machine: more than tap's 30 s default when it is loaded.
+t.setTimeout(90_000);
+
 type Rec = Record<string, unknown>;
 
 /** Runs the real bin/client (JSON lines on its piped stdout); killed in teardown if still up. */

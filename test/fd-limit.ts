@@ -145,6 +145,8 @@ async function serverUnder(t: TestLike, nofile: string, args: string[]) {
       // The per-address cap would refuse first: every test connection comes from 127.0.0.1.
       '--max-clients-per-address',
       '100000',
+      // No HTTP side: it takes a descriptor of its own, and a taken port 7071 would warn.
+      '--no-http',
       ...args,
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },

@@ -27,6 +27,9 @@ import { Store } from '../src/store/store.js';
 import { pathArgs, RawClient, startChild } from './fixtures/reliability.js';
 import { tempDir } from './fixtures/server.js';
 
+// Real processes on a shared 2-core machine: more than tap's 30 s default when it is loaded.
+t.setTimeout(90_000);
+
 const mode = (path: string) => statSync(path).mode & 0o7777;
 const VICTIM_TEXT = 'root:secret\n';
 

@@ -34,7 +34,13 @@ import { startServer } from '../src/server/server.js';
 const FLOOD_MS = Number(process.env.PARITY_FLOOD_MS ?? 3_000);
 /** The bound the README states for the server's RSS under any one flood. */
 const FLOOD_RSS_MIB = 250;
-const P99_MS = 200;
+/**
+ * Starvation, not speed: before the per-turn line budget a flood held the event loop for whole
+ * 2 MiB reads, and the well-behaved client's p99 was 1.5-2 s. With it, p99 is 28-120 ms when the
+ * flood runs alone (README, "Hostile peers"); inside the parallel suite on 2 shared cores it has
+ * been 150-400 ms. The figure is measured, not asserted: the test asserts that nobody starves.
+ */
+const P99_MS = 1_000;
 
 t.setTimeout(120_000);
 
@@ -112,6 +118,14 @@ for (const kind of ['blank', 'ping', 'garbage', 'overlong']) {
       records.length <= 2 * outs + blankRecords.length + 3 * connections,
       `${records.length} records, ${outs} replies`,
     );
+    if (kind === 'garbage') {
+      // Cut off at an overlong line, it keeps streaming: past 64 KiB the server stops reading
+      // (and copying) what it would only discard, and resets it.
+      t.ok(
+        records.some((r) => r.event === 'close' && r.reason === 'kept sending after BYE'),
+        'a peer that keeps sending after its BYE is reset, not read for the whole linger',
+      );
+    }
     if (kind === 'blank') {
       const counted = blankRecords.reduce((n, r) => n + Number(r.blank), 0);
       t.equal(counted, sent.lfs, `all ${sent.lfs} blank lines are counted in the log`);
@@ -210,7 +224,8 @@ t.test('a busy port is one clear line, and creates no file or folder', async (t)
   const state = join(dir, 'state', 'values.json');
   const log = join(dir, 'logs', 'messages.log');
   // Not runToExit: it adds its own --port.
-  const proc = spawn(process.execPath, [SERVER_BIN, '--port', `${port}`, ...pathArgs(state, log)]);
+  const args = ['--port', `${port}`, '--no-http', ...pathArgs(state, log)];
+  const proc = spawn(process.execPath, [SERVER_BIN, ...args]);
   t.teardown(() => void proc.kill('SIGKILL'));
   let stderr = '';
   proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));

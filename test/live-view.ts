@@ -7,6 +7,9 @@ import { chromium, type Page } from 'playwright-core';
 import { LineClient, ROOT, spawnServer, tempDir, type TestLike } from './fixtures/server.js';
 import { fetchText } from './http-events.js';
 
+// Real processes on a shared 2-core machine: more than tap's 30 s default when it is loaded.
+t.setTimeout(90_000);
+
 // The little of the DOM that the functions run in the page by waitForFunction use (this project's
 // tsconfig has no DOM lib).
 declare const document: {

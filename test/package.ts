@@ -115,6 +115,8 @@ t.test('the installed server and client count together', { skip: offline }, asyn
   const server = start(t, bin('parity-server'), [
     '--port',
     '0',
+    '--http-port',
+    '0',
     '--state',
     statePath,
     '--log',

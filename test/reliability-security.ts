@@ -16,6 +16,9 @@ import {
 } from './fixtures/reliability.js';
 import { tempDir } from './fixtures/server.js';
 
+// Real processes on a shared 2-core machine: more than tap's 30 s default when it is loaded.
+t.setTimeout(90_000);
+
 /** Listening TCP sockets on `port` in /proc/net/tcp{,6}: [file, hex local address]. */
 function listeners(port: number): Array<[string, string]> {
   const found: Array<[string, string]> = [];

@@ -11,6 +11,9 @@ import { parseState, serializeState } from '../src/store/state-file.js';
 import { pathArgs, RawClient, startChild, within } from './fixtures/reliability.js';
 import { startTestServer, tempDir } from './fixtures/server.js';
 
+// Real processes on a shared 2-core machine: more than tap's 30 s default when it is loaded.
+t.setTimeout(90_000);
+
 /** Commits (state file writes) to watch, counted by the store itself. */
 const COMMITS = 2_000;
 const WRITERS = 8;

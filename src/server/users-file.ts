@@ -1,7 +1,7 @@
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
 import { isValidId } from '../protocol/syntax.js';
+import { writeFileAtomic } from '../store/atomic-write.js';
 
 export type ScryptParams = { N: number; r: number; p: number };
 export type UserEntry = { params: ScryptParams; salt: Buffer; hash: Buffer };
@@ -100,8 +100,6 @@ export async function loadUsers(path: string): Promise<Map<string, UserEntry>> {
   }
 }
 
-let sequence = 0;
-
 /**
  * Sets `id`'s line in the users file, creating it 0600: the other lines are kept as they are, the
  * result is written to a temp file beside it, fsynced and renamed over it, so a reader (a server
@@ -115,21 +113,7 @@ export async function setUser(path: string, id: string, entry: UserEntry): Promi
   parseUsers(old, path); // never rewrite a file we cannot read back
   const lines = old.split('\n').filter((l) => l !== '' && !l.startsWith(`${id}:`));
   const text = [...lines, formatEntry(id, entry)].join('\n') + '\n';
-  const temp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${++sequence}`);
-  let renamed = false;
-  try {
-    const file = await fsp.open(temp, 'wx', 0o600);
-    try {
-      await file.writeFile(text);
-      await file.sync();
-    } finally {
-      await file.close();
-    }
-    await fsp.rename(temp, path);
-    renamed = true;
-    const folder = await fsp.open(dirname(path), 'r');
-    await folder.sync().finally(() => folder.close());
-  } finally {
-    if (!renamed) await fsp.unlink(temp).catch(() => {});
-  }
+  // The store's atomic write: a random temp name opened O_EXCL|O_NOFOLLOW 0600, fsync, rename,
+  // folder fsync. The users file is as private as the state file.
+  await writeFileAtomic(path, text);
 }
