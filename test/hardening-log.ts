@@ -22,6 +22,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { LogFile, type LogFileOptions } from '../src/log/log-file.js';
 import { FakeClock } from './fixtures/fake-clock.js';
+import { overrideHandle } from './fixtures/failing-fs.js';
 import { tempDir } from './fixtures/server.js';
 
 /**
@@ -40,31 +41,23 @@ function fullDisk() {
       const real = await fsp.open(...args);
       const isDir = args[1] === 'r';
       if (!isDir) disk.ops.push('open');
-      return new Proxy(real, {
-        get(target, prop) {
-          if (prop === 'write') {
-            return async (data: Buffer | string, offset?: number) => {
-              await new Promise((r) => setImmediate(r));
-              if (disk.full) {
-                disk.attempts++;
-                throw Object.assign(new Error('no space'), { code: 'ENOSPC' });
-              }
-              return typeof data === 'string' ? target.write(data) : target.write(data, offset);
-            };
+      const sync = (prop: 'datasync' | 'sync') => async () => {
+        disk.ops.push(isDir ? 'dirsync' : 'datasync');
+        if (disk.broken) throw Object.assign(new Error('broken'), { code: 'EIO' });
+        return real[prop]();
+      };
+      return overrideHandle(real, {
+        write: (async (data: Buffer | string, offset?: number) => {
+          await new Promise((r) => setImmediate(r));
+          if (disk.full) {
+            disk.attempts++;
+            throw Object.assign(new Error('no space'), { code: 'ENOSPC' });
           }
-          if (prop === 'datasync' || prop === 'sync') {
-            return async () => {
-              disk.ops.push(isDir ? 'dirsync' : 'datasync');
-              if (disk.broken) throw Object.assign(new Error('broken'), { code: 'EIO' });
-              return target[prop]();
-            };
-          }
-          const value = Reflect.get(target, prop) as unknown;
-          return typeof value === 'function'
-            ? (value as (...a: unknown[]) => unknown).bind(target)
-            : value;
-        },
-      }) as FileHandle;
+          return typeof data === 'string' ? real.write(data) : real.write(data, offset);
+        }) as FileHandle['write'],
+        datasync: sync('datasync'),
+        sync: sync('sync'),
+      });
     }) as typeof fsp.open,
   };
   return { fs, disk };

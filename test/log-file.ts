@@ -4,6 +4,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LogFile } from '../src/log/log-file.js';
 import { FakeClock } from './fixtures/fake-clock.js';
+import { overrideHandle } from './fixtures/failing-fs.js';
 import { tempDir } from './fixtures/server.js';
 
 /** A disk that can be told to fail: the next write stores only `partial` bytes, then ENOSPC. */
@@ -15,29 +16,20 @@ function faultyFs() {
     unlink: fsp.unlink,
     open: (async (path: string, flags: string, mode?: number) => {
       const real = await fsp.open(path, flags, mode);
-      return new Proxy(real, {
-        get(target, prop) {
-          if (prop === 'write') {
-            return async (data: Buffer | string, offset?: number) => {
-              if (state.failing) {
-                const buf =
-                  typeof data === 'string' ? Buffer.from(data) : data.subarray(offset ?? 0);
-                if (state.partial > 0) {
-                  const n = Math.min(state.partial, buf.length);
-                  state.partial = 0;
-                  return target.write(buf, 0, n);
-                }
-                throw Object.assign(new Error('no space'), { code: 'ENOSPC' });
-              }
-              return typeof data === 'string' ? target.write(data) : target.write(data, offset);
-            };
+      return overrideHandle(real, {
+        write: (async (data: Buffer | string, offset?: number) => {
+          if (state.failing) {
+            const buf = typeof data === 'string' ? Buffer.from(data) : data.subarray(offset ?? 0);
+            if (state.partial > 0) {
+              const n = Math.min(state.partial, buf.length);
+              state.partial = 0;
+              return real.write(buf, 0, n);
+            }
+            throw Object.assign(new Error('no space'), { code: 'ENOSPC' });
           }
-          const value = Reflect.get(target, prop) as unknown;
-          return typeof value === 'function'
-            ? (value as (...a: unknown[]) => unknown).bind(target)
-            : value;
-        },
-      }) as FileHandle;
+          return typeof data === 'string' ? real.write(data) : real.write(data, offset);
+        }) as FileHandle['write'],
+      });
     }) as typeof fsp.open,
   };
   return { fs, state };
