@@ -27,7 +27,9 @@ import {
   startChild,
   type Json,
 } from './fixtures/reliability.js';
-import { LineClient, ROOT, SERVER_BIN, tempDir } from './fixtures/server.js';
+import { LineClient, ROOT, SERVER_BIN, startTestServer, tempDir } from './fixtures/server.js';
+import { overrideHandle } from './fixtures/failing-fs.js';
+import type { FileHandle } from 'node:fs/promises';
 import { startServer } from '../src/server/server.js';
 
 /** Each flood's length; PARITY_FLOOD_MS=10000 gives the issue's 10 s runs. */
@@ -297,3 +299,48 @@ t.test(
     }
   },
 );
+
+t.test('a request line the log had to drop is refused, and its value never applied', async (t) => {
+  const disk = { full: false };
+  const logFs = {
+    ...fsp,
+    open: (async (...args: Parameters<typeof fsp.open>) => {
+      const real = await fsp.open(...args);
+      return overrideHandle(real, {
+        write: (async (...w: Parameters<FileHandle['write']>) => {
+          if (disk.full) throw Object.assign(new Error('no space'), { code: 'ENOSPC' });
+          return (real.write as (...a: unknown[]) => unknown)(...w);
+        }) as FileHandle['write'],
+      });
+    }) as typeof fsp.open,
+  };
+  const { server, port } = await startTestServer(t, { logFs, logBufferBytes: 4096 });
+  const c = await RawClient.connect(port, t);
+  t.same(await c.request('HELLO d', 'VALUE 1'), ['VALUE 0', 'OK 1']);
+  disk.full = true;
+  // ~70-byte records: the 4 KiB buffer is full after a few dozen lines, then lines are dropped.
+  const replies = await c.request(
+    ...Array.from({ length: 200 }, (_, i) => `VALUE ${(i % 98) + 2}`),
+  );
+  t.notOk(
+    replies.some((r) => r.startsWith('OK')),
+    'no OK while the log cannot take its line',
+  );
+  const dropped = replies.filter((r) => r.includes('the message log is full'));
+  t.ok(dropped.length > 0, `${dropped.length} requests refused for a dropped line`);
+  disk.full = false;
+  // The last VALUE whose line the log kept was applied (answered ERR STORAGE: its flush failed,
+  // and it is written at the next); every later one was dropped, and must not have been applied.
+  const last = replies.length - 1 - [...replies].reverse().findIndex((r) => !r.includes('full'));
+  const other = await RawClient.connect(port, t);
+  let hello = '';
+  // The log retries on its timer: until it has caught up, a HELLO is refused too, as a real
+  // client would see; it retries.
+  for (let i = 0; i < 100; i++) {
+    [hello = ''] = await other.request('HELLO d');
+    if (!hello.startsWith('ERR STORAGE')) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  t.equal(hello, `VALUE ${(last % 98) + 2}`, 'the last value whose line was kept, no later one');
+  t.equal(server.store.get('d'), (last % 98) + 2);
+});
