@@ -15,6 +15,10 @@
  *   increment. Every reply is checked against the protocol; anything unexpected is an error.
  * idle:  HELLO, then silence (for memory per connection).
  *
+ * --redis speaks to Redis instead, with inline commands and the same timing: `SET id 0` for HELLO
+ * (answered `+OK`), `SET id n` for VALUE n (`+OK`), and `INCR sw:id` for EVEN/ODD (`:n`). Every
+ * reply is one line, as in Parity's protocol; its CR is dropped.
+ *
  * Latency is recorded for each request sent inside the measuring window, from the write to its
  * reply line, including replies that arrive after the window closes (a slow reply is not dropped).
  */
@@ -36,7 +40,7 @@ const CONNECT_TIMEOUT_MS = 15_000;
 
 /**
  * @typedef {{
- *   mode: 'flood' | 'spec' | 'idle',
+ *   mode: 'flood' | 'spec' | 'idle', protocol: 'parity' | 'redis',
  *   host: string, port: number, conns: number, inflight: number,
  *   localAddresses: string[], idPrefix: string, connectConcurrency: number, drainMs: number,
  * }} WorkerConfig
@@ -63,6 +67,7 @@ async function cli(/** @type {string[]} */ argv) {
       'src-addrs': { type: 'string', default: '1' },
       seconds: { type: 'string', default: '10' },
       warmup: { type: 'string', default: '1' },
+      redis: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -77,6 +82,7 @@ async function cli(/** @type {string[]} */ argv) {
   const { runLoad } = await import('./lib/load.mjs');
   const result = await runLoad({
     mode,
+    protocol: values.redis ? 'redis' : 'parity',
     host: values.host,
     port: Number(values.port),
     conns: Number(values.conns),
@@ -92,6 +98,7 @@ async function cli(/** @type {string[]} */ argv) {
 
 /** One generator process: its share of the connections, driven by messages from the coordinator. */
 function worker(/** @type {WorkerConfig} */ cfg) {
+  const REDIS = cfg.protocol === 'redis';
   /** @param {object} msg */
   const send = (msg) => process.send?.(msg);
   /** @type {'connecting' | 'ready' | 'running' | 'stopping' | 'closing'} */
@@ -141,7 +148,8 @@ function worker(/** @type {WorkerConfig} */ cfg) {
       this.socket.on('connect', () => {
         this.socket.setTimeout(0);
         this.alive = true;
-        this.write(`HELLO ${this.id}\n`, 1, 'VALUE');
+        if (REDIS) this.write(`SET ${this.id} 0\r\n`, 1, 'VALUE');
+        else this.write(`HELLO ${this.id}\n`, 1, 'VALUE');
       });
       this.socket.on('data', (/** @type {string} */ text) => this.onData(text));
       this.socket.on('end', () => this.fail('server closed'));
@@ -198,7 +206,10 @@ function worker(/** @type {WorkerConfig} */ cfg) {
       let n = 0;
       const now = performance.now();
       for (let lf = data.indexOf('\n'); lf !== -1; lf = data.indexOf('\n', start)) {
-        const line = data.slice(start, lf);
+        const line =
+          REDIS && data.charCodeAt(lf - 1) === 13
+            ? data.slice(start, lf - 1)
+            : data.slice(start, lf);
         start = lf + 1;
         n++;
         if (this.head >= this.times.length) {
@@ -214,10 +225,13 @@ function worker(/** @type {WorkerConfig} */ cfg) {
           measuredOpen--;
         }
         if (now >= markAt && now < stopAt) windowReplies++;
-        // Exact for spec's `OK n`; a prefix for flood's `OK ` and the rest.
-        if (
-          expect.length > 3 && expect.startsWith('OK ') ? line !== expect : !line.startsWith(expect)
-        ) {
+        // Exact for spec's `OK n`; a prefix for flood's `OK ` and the rest. Redis: `+OK`, `:n`.
+        const ok = REDIS
+          ? line.startsWith(expect === 'VALUE' || expect.startsWith('OK') ? '+OK' : ':')
+          : expect.length > 3 && expect.startsWith('OK ')
+            ? line === expect
+            : line.startsWith(expect);
+        if (!ok) {
           error(`reply ${line.slice(0, 24)} to a request expecting ${expect}`);
           continue;
         }
@@ -240,7 +254,7 @@ function worker(/** @type {WorkerConfig} */ cfg) {
     onReply(kind, line) {
       if (kind === 'VALUE') {
         // The answer to HELLO: the counter starts from the stored value (as bin/client does).
-        this.counter = Number(line.slice(6));
+        this.counter = REDIS ? 0 : Number(line.slice(6));
         this.settle(true);
         if (cfg.mode === 'spec') this.startSpec();
       } else if (kind === 'EVEN ' || kind === 'ODD ') {
@@ -256,7 +270,7 @@ function worker(/** @type {WorkerConfig} */ cfg) {
       let text = '';
       for (let i = 0; i < n; i++) {
         this.value = this.value === 99 ? 0 : this.value + 1; // always a change: every OK is a commit
-        text += `VALUE ${this.value}\n`;
+        text += REDIS ? `SET ${this.id} ${this.value}\r\n` : `VALUE ${this.value}\n`;
       }
       this.write(text, n, 'OK ');
     }
@@ -272,7 +286,8 @@ function worker(/** @type {WorkerConfig} */ cfg) {
       if (!this.alive || phase === 'stopping' || phase === 'closing') return;
       const now = performance.now();
       this.counter = (this.counter + this.increment) % 100;
-      this.write(`VALUE ${this.counter}\n`, 1, `OK ${this.counter}`);
+      if (REDIS) this.write(`SET ${this.id} ${this.counter}\r\n`, 1, `OK ${this.counter}`);
+      else this.write(`VALUE ${this.counter}\n`, 1, `OK ${this.counter}`);
       // Drift-free grid, like src/client/ticker.ts: missed grid points are skipped, not burst.
       this.nextTick += TICK_MS;
       while (this.nextTick <= now) {
@@ -285,7 +300,8 @@ function worker(/** @type {WorkerConfig} */ cfg) {
     switch() {
       if (!this.alive || phase === 'stopping' || phase === 'closing') return;
       schedule(performance.now() + switchDelay(), this, 1);
-      if (Math.random() < 0.5) this.write('EVEN\n', 1, 'EVEN ');
+      if (REDIS) this.write(`INCR sw:${this.id}\r\n`, 1, ':');
+      else if (Math.random() < 0.5) this.write('EVEN\n', 1, 'EVEN ');
       else this.write('ODD\n', 1, 'ODD ');
     }
   }

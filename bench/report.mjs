@@ -63,13 +63,17 @@ const mib = (/** @type {number} */ b) =>
 const cores = (/** @type {number} */ x) => x.toFixed(2);
 
 /** @param {any} row */
-function value(row, /** @type {'parity' | 'baseline'} */ side) {
+function value(row, /** @type {'parity' | 'baseline' | 'redis'} */ side) {
   const x = row[side];
   if (x === null || x === undefined) return '–';
   if (row.unit === 'ms') return `${ms(x)} ms`;
+  if (row.unit === 'ratio') return x.toFixed(2);
   if (row.unit === 'bytes') return row.key === 'idle-rss' ? kib(x) : `${x.toFixed(0)} B`;
   // Every step passed: the server may hold more than the largest step tried.
-  if (row.key === 'spec-capacity' && row.detail[side].every((/** @type {any} */ s) => s.pass)) {
+  if (
+    row.key === 'spec-capacity' &&
+    (row.detail[side] ?? []).every((/** @type {any} */ s) => s.pass)
+  ) {
     return `≥ ${int(x)} ${row.unit}`;
   }
   return `${int(x)} ${row.unit}`;
@@ -117,7 +121,7 @@ export function writeReport(results, mdPath, svgPath) {
   p();
   p('```sh');
   p('npm run build');
-  p('npm run bench              # quick mode, under 2 minutes');
+  p('npm run bench              # quick mode, about 5 minutes');
   p('npm run bench -- --full    # every scenario at full size');
   p('npm run bench -- --full --publish   # rewrite this report; without it, into bench/results/');
   p(
@@ -132,18 +136,18 @@ export function writeReport(results, mdPath, svgPath) {
   p();
   p('## Summary');
   p();
-  p('| scenario | Parity | baseline | Parity / baseline | target | result |');
-  p('| --- | --- | --- | --- | --- | --- |');
+  p('| scenario | Parity | baseline | Redis | Parity / baseline | target | result |');
+  p('| --- | --- | --- | --- | --- | --- | --- |');
   for (const row of rows) {
     const ratio = typeof row.ratio === 'number' ? row.ratio.toFixed(2) : '–';
     const result = row.target ? (row.pass ? 'pass' : '**fail**') : '';
     p(
-      `| ${row.scenario} | ${value(row, 'parity')} | ${value(row, 'baseline')} | ${ratio} | ${row.target ?? ''} | ${result} |`,
+      `| ${row.scenario} | ${value(row, 'parity')} | ${value(row, 'baseline')} | ${value(row, 'redis')} | ${ratio} | ${row.target ?? ''} | ${result} |`,
     );
   }
   p();
   p(
-    'The baseline (bench/baseline-server.mjs) is a bare `node:net` line server that answers the same requests with no state, no log and no fsync: the ceiling for Node on this machine.',
+    "The baseline (bench/baseline-server.mjs) is a bare `node:net` line server that answers the same requests with no state, no log and no fsync: the ceiling for Node on this machine. Redis is Debian's `redis-server`, started by the bench on a free loopback port with `--appendonly yes --appendfsync always --save ''` in a scratch folder (it acknowledges a `SET` after one fsync of its append-only file), driven by the same generator with inline commands: `SET id 0` for HELLO, `SET id n` for VALUE, `INCR sw:id` for EVEN/ODD.",
   );
 
   const floods = rows.filter((/** @type {any} */ r) => r.key.startsWith('flood-'));
@@ -160,10 +164,11 @@ export function writeReport(results, mdPath, svgPath) {
     );
     p('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
     for (const row of floods) {
-      for (const side of ['parity', 'baseline']) {
+      for (const side of ['parity', 'baseline', 'redis']) {
         const d = row.detail[side];
+        if (!d) continue;
         p(
-          `| ${row.scenario.replace('flood ', '')} | ${side} | ${int(d.repliesPerSec)} | ${ms(d.latencyMs.p50)} | ${ms(d.latencyMs.p99)} | ${ms(d.latencyMs.p999)} | ${cores(d.serverCpuCores)} | ${cores(d.genCpuCores)} (${cores(d.genCpuMaxProc)}) | ${cores(d.otherCpuCores ?? 0)} |`,
+          `| ${row.scenario.replace(/^(flood|closed loop) /, '')} | ${side} | ${int(d.repliesPerSec)} | ${ms(d.latencyMs.p50)} | ${ms(d.latencyMs.p99)} | ${ms(d.latencyMs.p999)} | ${cores(d.serverCpuCores)} | ${cores(d.genCpuCores)} (${cores(d.genCpuMaxProc)}) | ${cores(d.otherCpuCores ?? 0)} |`,
         );
       }
     }
@@ -192,8 +197,8 @@ export function writeReport(results, mdPath, svgPath) {
       '| server | clients | p50 ms | p99 ms | p999 ms | errors | replies/s | server CPU | generator CPU (busiest) | generator lag p99 ms | other CPU | result |',
     );
     p('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
-    for (const side of ['parity', 'baseline']) {
-      for (const s of spec.detail[side]) {
+    for (const side of ['parity', 'baseline', 'redis']) {
+      for (const s of spec.detail[side] ?? []) {
         const kinds = Object.entries(s.errorKinds ?? {})
           .map(([k, v]) => `${v} ${k}`)
           .join('; ');
@@ -253,30 +258,57 @@ export function writeReport(results, mdPath, svgPath) {
     p('## State commits');
     p();
     p(
-      'The built `Store` alone (no server, no log): change one value, then wait until it is durable (produce the file\'s bytes, write a temp file, fsync, rename, fsync the folder). "Every id changed" is the same after changing all values, as when many clients are active at once and nothing cached can be reused. `open` is `Store.open` on a file of that size.',
+      'The built `Store` alone (no server, no log): change one value, then wait until it is durable (one journal record appended and fdatasynced). "Every id changed" is the same after changing all values (one record per id). `open` is `Store.open` on a file of that size; `close` is the last checkpoint (the whole table written to a temp file, fsynced, renamed, folder fsynced, journal deleted).',
     );
     p();
     p(
-      '| ids | file size | commit ms, one id changed (median) | min | max | commit ms, every id changed | open ms |',
+      '| ids | file size | commit ms, one id changed (median) | min | max | commit ms, every id changed | open ms | close (checkpoint) ms |',
     );
-    p('| --- | --- | --- | --- | --- | --- | --- |');
+    p('| --- | --- | --- | --- | --- | --- | --- | --- |');
     for (const r of commits) {
       const d = r.detail;
       p(
-        `| ${int(d.ids)} | ${mib(d.bytes)} | ${ms(d.commitMs.median)} | ${ms(d.commitMs.min)} | ${ms(d.commitMs.max)} | ${ms(d.allChangedMs)} | ${ms(d.openMs)} |`,
+        `| ${int(d.ids)} | ${mib(d.bytes)} | ${ms(d.commitMs.median)} | ${ms(d.commitMs.min)} | ${ms(d.commitMs.max)} | ${ms(d.allChangedMs)} | ${ms(d.openMs)} | ${ms(d.closeMs)} |`,
       );
     }
   }
 
-  const start = rows.find((/** @type {any} */ r) => r.key === 'startup');
-  if (start) {
-    const d = start.detail;
+  const starts = rows.filter((/** @type {any} */ r) => r.key.startsWith('startup'));
+  if (starts.length > 0) {
     p();
     p('## Startup');
     p();
+    for (const start of starts) {
+      const d = start.detail;
+      p(
+        `- From spawning \`bin/server\` to its \`listening\` line, with ${int(d.ids)} ids of 64 characters (${mib(d.fileBytes)}) in the state file: ${d.runsMs.map(ms).join(', ')} ms (median ${ms(start.parity)} ms), RSS then ${mib(d.rssBytes ?? 0)}.${d.emptyStateMs ? ` With an empty state: ${ms(d.emptyStateMs)} ms.` : ''}`,
+      );
+    }
+  }
+
+  const idsRow = rows.find((/** @type {any} */ r) => r.key === 'ids-p50');
+  const bytesRows = rows.filter((/** @type {any} */ r) => r.key.startsWith('write-bytes-'));
+  if (idsRow || bytesRows.length > 0) {
+    p();
+    p('## What the number of ids costs');
+    p();
     p(
-      `From spawning \`bin/server\` to its \`listening\` line, with ${int(d.ids)} ids (${mib(d.fileBytes)}) in the state file: ${d.runsMs.map(ms).join(', ')} ms (median ${ms(start.parity)} ms). With an empty state: ${ms(d.emptyStateMs)} ms.`,
+      'A commit appends one journal record per changed id and fdatasyncs it with the message log; the whole state file is written only by a background checkpoint (see protocol.md, Durability). Parity starts from a state file of that many ids.',
     );
+    p();
+    if (idsRow) {
+      const a = idsRow.detail.small.latencyMs;
+      const b = idsRow.detail.big.latencyMs;
+      p(
+        `- Closed loop 50×1: p50 ${ms(a.p50)} ms with 1,000 ids, ${ms(b.p50)} ms with 1,000,000 (p99 ${ms(a.p99)} and ${ms(b.p99)} ms; ${int(idsRow.detail.small.repliesPerSec)} and ${int(idsRow.detail.big.repliesPerSec)} acks/s).`,
+      );
+    }
+    for (const r of bytesRows) {
+      const d = r.detail;
+      p(
+        `- ${r.scenario}: ${d.writeBytesPerReply.toFixed(0)} bytes written to disk per reply (/proc/<pid>/io write_bytes: journal, checkpoints, log; the kernel counts a whole 4 KiB page each time an fdatasynced page is dirtied again), against ${d.logBytesPerReply?.toFixed(0)} bytes of message-log records per reply.`,
+      );
+    }
   }
 
   const logRow = rows.find((/** @type {any} */ r) => r.key === 'log-bytes');
@@ -338,6 +370,7 @@ export function chart(/** @type {any} */ spec) {
   const series = [
     { name: 'Parity', color: '#d9480f', steps: spec.detail.parity },
     { name: 'baseline (bare node:net)', color: '#1c7ed6', steps: spec.detail.baseline },
+    { name: 'Redis (appendfsync always)', color: '#2b8a3e', steps: spec.detail.redis ?? [] },
   ];
   const all = series.flatMap((s) => s.steps);
   const maxX = Math.max(1000, ...all.map((/** @type {any} */ s) => s.clients));
@@ -403,7 +436,7 @@ export function chart(/** @type {any} */ spec) {
     out.push(`<text x="${L + 32}" y="${T + 14 + i * 18}">${s.name}</text>`);
   });
   out.push(
-    `<text x="${L + 12}" y="${T + 14 + 2 * 18}" fill="#555">hollow marker: failed (p99 over 100 ms or errors)</text>`,
+    `<text x="${L + 12}" y="${T + 14 + series.length * 18}" fill="#555">hollow marker: failed (p99 over 100 ms or errors)</text>`,
   );
   out.push('</svg>');
   return `${out.join('\n')}\n`;

@@ -4,10 +4,10 @@
  * by side, prints one row per scenario, and writes results.json, BENCHMARKS.md and spec-p99.svg
  * into bench/results/ (git-ignored), or with --publish over the committed report.
  *
- *   node bench/run.mjs            quick mode, under 2 minutes
+ *   node bench/run.mjs            quick mode, about 5 minutes
  *   node bench/run.mjs --full     every scenario at full size (about 10-15 minutes)
  *   node bench/run.mjs --smoke    a few seconds, tiny sizes (the test suite runs this)
- *   --only flood,spec,idle,store,startup   a subset (results.json only, no report)
+ *   --only flood,spec,idle,store,startup,ids   a subset (results.json only, no report)
  *   --out DIR       write results.json, BENCHMARKS.md and spec-p99.svg into DIR instead
  *   --publish       rewrite the committed BENCHMARKS.md, bench/results.json, bench/spec-p99.svg:
  *                   every scenario, quick or full (a casual run once overwrote them)
@@ -56,15 +56,18 @@ const PLANS = {
     commits: 3,
     startupIds: 1_000,
     startupRepeats: 1,
+    startupBigIds: 0,
+    bytesClients: 100,
+    idsBig: 10_000,
     idleWaitMs: 0,
     idleBudgetMs: 0,
     deadlineMs: 90_000,
   },
   quick: {
     flood: [
-      [1, 1],
-      [50, 16],
+      [50, 1],
       [1000, 1],
+      [50, 16],
     ],
     floodWarmupMs: 500,
     floodMs: 2_000,
@@ -79,15 +82,22 @@ const PLANS = {
     commits: 3,
     startupIds: 1_000_000,
     startupRepeats: 1,
+    startupBigIds: 0,
+    bytesClients: 10_000,
+    idsBig: 1_000_000,
     idleWaitMs: 5_000,
     idleBudgetMs: 15_000,
-    deadlineMs: 180_000,
+    // Redis beside Parity and the baseline, and the ids scenario (two 1M-id starts, two 10,000
+    // client spec runs), took the quick mode past 3 minutes; on a busy machine, with the retries
+    // of disturbed runs, past 8.
+    deadlineMs: 900_000,
   },
   full: {
     flood: [
       [1, 1],
-      [50, 16],
+      [50, 1],
       [1000, 1],
+      [50, 16],
     ],
     floodWarmupMs: 2_000,
     floodMs: 10_000,
@@ -102,12 +112,15 @@ const PLANS = {
     commits: 10,
     startupIds: 1_000_000,
     startupRepeats: 3,
+    startupBigIds: 10_000_000,
+    bytesClients: 10_000,
+    idsBig: 1_000_000,
     idleWaitMs: 30_000,
     idleBudgetMs: 300_000,
     deadlineMs: 25 * 60_000,
   },
 };
-const ALL = ['flood', 'spec', 'idle', 'store', 'startup'];
+const ALL = ['flood', 'spec', 'idle', 'store', 'startup', 'ids'];
 
 const { values } = parseArgs({
   options: {
@@ -126,7 +139,7 @@ const { values } = parseArgs({
 });
 if (values.help) {
   process.stdout.write(
-    'usage: node bench/run.mjs [--quick | --full | --smoke] [--only flood,spec,idle,store,startup]\n' +
+    'usage: node bench/run.mjs [--quick | --full | --smoke] [--only flood,spec,idle,store,startup,ids]\n' +
       '                          [--out DIR | --publish] [--root DIR] [--profile DIR]\n' +
       'Writes into bench/results/ unless --out DIR; --publish rewrites the committed report.\n',
   );
@@ -217,6 +230,8 @@ const info = machine(root);
 if (values.commit) info.commit = values.commit;
 log(`Parity benchmark, --${mode}: ${info.cores} cores (${info.cpu}), Node ${info.node}`);
 log(`writing ${outDir === null ? 'the committed report (--publish)' : `into ${outDir}`}`);
+const noRedis = scenarios.redisMissing();
+if (noRedis !== null) log(`note: ${noRedis}`);
 // Other work on the machine takes cores from the server and the generator: wait for quiet first,
 // and every row reports the CPU that neither of them used.
 const waitStart = Date.now();
@@ -245,7 +260,8 @@ try {
   if (only.includes('flood') || only.includes('spec')) print(scenarios.logBytes(rows));
   if (only.includes('idle')) print(await scenarios.idleRss(ctx));
   if (only.includes('store')) for (const row of await scenarios.storeCommit(ctx)) print(row);
-  if (only.includes('startup')) print(await scenarios.startup(ctx));
+  if (only.includes('startup')) for (const row of await scenarios.startup(ctx)) print(row);
+  if (only.includes('ids')) for (const row of await scenarios.idsStored(ctx)) print(row);
 } finally {
   cleanUp();
 }
@@ -284,7 +300,9 @@ function formatRow(row) {
       ? '–'
       : row.unit === 'ms'
         ? `${x.toFixed(1)} ms`
-        : Math.round(x).toLocaleString('en-US');
+        : row.unit === 'ratio'
+          ? x.toFixed(2)
+          : Math.round(x).toLocaleString('en-US');
   const ratio = typeof row.ratio === 'number' ? `  ratio ${row.ratio.toFixed(2)}` : '';
   const target = row.target ? `  target ${row.target}: ${row.pass ? 'pass' : 'FAIL'}` : '';
   const unit = row.unit === 'ms' ? '' : ` ${row.unit}`;
@@ -293,8 +311,11 @@ function formatRow(row) {
     const p = row.detail.parity.latencyMs;
     const b = row.detail.baseline.latencyMs;
     extra = `  p50/p99/p999 ms parity ${p.p50}/${p.p99}/${p.p999} baseline ${b.p50}/${b.p99}/${b.p999}`;
+    const r = row.detail.redis?.latencyMs;
+    if (r) extra += ` redis ${r.p50}/${r.p99}/${r.p999}`;
     const other = Math.max(row.detail.parity.otherCpuCores, row.detail.baseline.otherCpuCores);
     if (other > 0.2) extra += `  OTHER LOAD ${other.toFixed(2)} cores`;
   }
-  return `${row.scenario.padEnd(40)} parity ${n(row.parity)}${unit}  baseline ${n(row.baseline)}${ratio}${target}${extra}`;
+  const redis = row.redis !== undefined && row.redis !== null ? `  redis ${n(row.redis)}` : '';
+  return `${row.scenario.padEnd(40)} parity ${n(row.parity)}${unit}  baseline ${n(row.baseline)}${redis}${ratio}${target}${extra}`;
 }

@@ -86,3 +86,15 @@ export const LOG_LINE_CAP = 1024;
 
 /** Longest echo of a peer's input inside an ERR reply. */
 export const ECHO_CAP = 32;
+
+/** The store's journal and checkpoints (src/store/store.ts). */
+export const STORE_DEFAULTS = {
+  /**
+   * A checkpoint (the whole state file rewritten in the background, the journal started afresh)
+   * once the journal holds this many bytes, or half the state file's size if that is more. At ~20
+   * bytes a record, 8 MiB is ~400,000 changes, which replay at start in well under a second.
+   */
+  checkpointBytes: 8 * 1024 * 1024,
+  /** …or once the journal is this old (at the next commit), so an idle-ish server's is short. */
+  checkpointMs: 10 * 60_000,
+} as const;

@@ -64,6 +64,7 @@ t.test('a running store ignores symlinks planted after it opened', async (t) => 
   const store = await Store.open(path);
   for (let n = 1; n <= 500; n++) symlinkSync(target, `${path}.tmp-${process.pid}-${n}`);
   for (let i = 0; i < 20; i++) await store.set('alice', i);
+  await store.close(); // the checkpoint: the state file is rewritten only then
   t.equal(readFileSync(target, 'utf8'), VICTIM_TEXT, 'the victim is untouched');
   t.match(readFileSync(path, 'utf8'), /"alice": 19/);
 });
@@ -90,12 +91,15 @@ t.test('the state file is 0600 and the folders the store creates are 0700', asyn
   t.equal(mode(path), 0o600, 'a new state file');
   t.equal(mode(join(dir, 'a')), 0o700);
   t.equal(mode(join(dir, 'a', 'b')), 0o700);
-  // An existing world-readable file becomes private with the first commit (the rename).
+  t.equal(mode(`${path}.journal.1`), 0o600, 'its journal');
+  // An existing world-readable file becomes private with the next checkpoint (the rename).
   chmodSync(path, 0o644);
   await store.set('alice', 1);
-  t.equal(mode(path), 0o600, 'after a commit');
+  await store.close();
+  t.equal(mode(path), 0o600, 'after a checkpoint');
   const again = await Store.open(path);
   await again.set('bob', 2);
+  await again.close();
   t.equal(mode(path), 0o600);
 });
 
@@ -167,6 +171,7 @@ t.test('a symlinked state file: one lock, written through, the link kept', async
   t.equal(store.get('alice'), 1);
   await store.set('alice', 2);
   await store.set('bob', 3);
+  await store.close();
   t.ok(lstatSync(link).isSymbolicLink(), 'the link is still a symlink');
   t.equal(readlinkSync(link), real, 'pointing where it did');
   t.match(readFileSync(real, 'utf8'), /"alice": {2}2,\n {2}"bob": {2}3/, 'the target is updated');
@@ -185,6 +190,7 @@ t.test('a dangling symlink: the file is created at its target, under one lock', 
   await t.rejects(lockStateFile(real), /in use/);
   const store = await Store.open(link);
   await store.set('alice', 4);
+  await store.close();
   t.ok(lstatSync(link).isSymbolicLink());
   t.match(readFileSync(real, 'utf8'), /"alice": {2}4/);
   t.equal(mode(real), 0o600);

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { once } from 'node:events';
 import { connect, createServer } from 'node:net';
-import { failingOpenFs } from './fixtures/failing-fs.js';
+import { failingDiskFs } from './fixtures/failing-fs.js';
 import { LineClient, startTestServer, tempDir, type TestLike } from './fixtures/server.js';
 import { fetchText, openEvents } from './http-events.js';
 import { startServer, type ServerOptions } from '../src/server/server.js';
@@ -187,7 +187,7 @@ t.test('/readyz: 503 while stopping', async (t) => {
 t.test(
   '/readyz: 503 while the disk refuses writes, 200 once a commit succeeds again',
   async (t) => {
-    const { fs, control } = failingOpenFs();
+    const { fs, control } = failingDiskFs();
     const { url, server } = await withHttp(t, { storeFs: fs });
     const c = await LineClient.connect(t, server.port);
     await c.request('HELLO dave');

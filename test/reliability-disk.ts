@@ -8,11 +8,20 @@ import t, { type Test } from 'tap';
 import { promises as fsp, readdirSync, readFileSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { parseReply } from '../src/protocol/replies.js';
+import { readDurable } from '../src/store/recover.js';
 import { parseState } from '../src/store/state-file.js';
-import { parseLogText, RawClient, rng, testSeed, type Rng } from './fixtures/reliability.js';
+import {
+  parseLogText,
+  RawClient,
+  rng,
+  testSeed,
+  within,
+  type Rng,
+} from './fixtures/reliability.js';
 import { readLog, startTestServer } from './fixtures/server.js';
 
-type Op = 'open' | 'write' | 'sync' | 'rename' | 'dirsync';
+/** `writeFile` and `sync` (fsync) are the checkpoint's temp file; `write` and `datasync` appends. */
+type Op = 'open' | 'write' | 'writeFile' | 'sync' | 'datasync' | 'rename' | 'dirsync';
 
 /** fs wrappers that fail chosen operations on demand, like a disk that is full or broken. */
 class FaultyDisk {
@@ -44,7 +53,7 @@ class FaultyDisk {
         const real = (value as (...args: unknown[]) => unknown).bind(target);
         switch (prop) {
           case 'writeFile':
-            return async (...args: unknown[]) => (this.check('write'), real(...args));
+            return async (...args: unknown[]) => (this.check('writeFile'), real(...args));
           case 'write':
             return async (data: Buffer | string, offset?: number) => {
               const bytes = typeof data === 'string' ? Buffer.from(data) : data.subarray(offset);
@@ -56,8 +65,9 @@ class FaultyDisk {
               return target.write(bytes);
             };
           case 'sync':
-          case 'datasync':
             return async () => (this.check(isDir ? 'dirsync' : 'sync'), real());
+          case 'datasync':
+            return async () => (this.check('datasync'), real());
           default:
             return real;
         }
@@ -67,8 +77,8 @@ class FaultyDisk {
 
   get fs() {
     return {
-      open: async (path: string, flags: string, mode?: number) => {
-        const isDir = flags === 'r';
+      open: async (path: string, flags: string | number, mode?: number) => {
+        const isDir = flags === 'r' && !path.includes('.journal.');
         if (!isDir) this.check('open');
         return this.#wrap(await fsp.open(path, flags, mode), isDir);
       },
@@ -81,13 +91,20 @@ class FaultyDisk {
   }
 }
 
-async function diskServer(t: Test) {
+/** `checkpointBytes` 1: a checkpoint after every commit, so each test's faults hit one. */
+async function diskServer(t: Test, checkpointBytes?: number) {
   const store = new FaultyDisk();
   const log = new FaultyDisk();
-  const s = await startTestServer(t, { storeFs: store.fs, logFs: log.fs });
-  const storedValues = () => parseState(readFileSync(s.statePath, 'utf8'));
+  const s = await startTestServer(t, {
+    storeFs: store.fs,
+    logFs: log.fs,
+    ...(checkpointBytes ? { storeCheckpoint: { checkpointBytes } } : {}),
+  });
+  /** What a restart would load now: the checkpoint with the journal replayed over it. */
+  const storedValues = () => readDurable(s.statePath);
+  const checkpoint = () => parseState(readFileSync(s.statePath, 'utf8'));
   const temps = () => readdirSync(s.dir).filter((n) => n.includes('.tmp-'));
-  return { ...s, store, log, storedValues, temps };
+  return { ...s, store, log, storedValues, checkpoint, temps };
 }
 
 const isStorageError = (line: string | undefined) => {
@@ -106,8 +123,8 @@ async function othersWork(t: Test, client: RawClient, what: string) {
   );
 }
 
-for (const op of ['open', 'write', 'sync', 'rename', 'dirsync'] as const) {
-  t.test(`state file: ${op} fails, then the disk recovers`, async (t) => {
+for (const op of ['write', 'datasync'] as const) {
+  t.test(`journal: ${op} fails, then the disk recovers`, async (t) => {
     const s = await diskServer(t);
     const alice = await RawClient.connect(s.port, t);
     const bob = await RawClient.connect(s.port, t);
@@ -127,16 +144,50 @@ for (const op of ['open', 'write', 'sync', 'rename', 'dirsync'] as const) {
     const [hello] = await bob.request('HELLO bob');
     t.ok(hello === 'VALUE 0' || isStorageError(hello), `HELLO: VALUE 0 or ERR STORAGE (${hello})`);
     t.ok(s.store.injected > 0, `${s.store.injected} faults injected`);
-    const stored = s.storedValues().get('alice');
-    if (op === 'dirsync') t.ok([1, 2, 3].includes(stored!), 'the state file still parses');
-    else t.equal(stored, 1, 'the state file still holds the last acknowledged value');
-    t.same(s.temps(), [], 'no temp file left behind');
+    const stored = (await s.storedValues()).get('alice');
+    if (op === 'datasync') t.ok([1, 3].includes(stored!), 'a restart reads 1 or the unsynced 3');
+    else t.equal(stored, 1, 'a restart reads the last acknowledged value');
 
     s.store.heal();
     t.same(await alice.request('VALUE 4'), ['OK 4'], 'after recovery VALUE is OK, no restart');
-    t.equal(s.storedValues().get('alice'), 4, 'and it is on disk');
+    t.equal((await s.storedValues()).get('alice'), 4, 'and it is on disk');
     t.same(await bob.request('HELLO bob', 'VALUE 9'), ['VALUE 0', 'OK 9'], 'bob too');
     await othersWork(t, alice, 'after recovery');
+  });
+}
+
+for (const op of ['open', 'writeFile', 'sync', 'rename', 'dirsync'] as const) {
+  t.test(`checkpoint: ${op} fails mid-checkpoint; nothing acknowledged is lost`, async (t) => {
+    const s = await diskServer(t, 1);
+    const alice = await RawClient.connect(s.port, t);
+    t.same(await alice.request('HELLO alice', 'VALUE 1'), ['VALUE 0', 'OK 1']);
+    s.store.failing.add(op);
+    // Commits only append to the journal: they go on while every checkpoint fails.
+    for (let v = 2; v <= 20; v++) {
+      t.same(await alice.request(`VALUE ${v}`), [`OK ${v}`], `VALUE ${v} acknowledged`);
+      t.equal((await s.storedValues()).get('alice'), v, 'and a restart would read it');
+    }
+    t.ok(s.store.injected > 0, `${s.store.injected} checkpoint faults injected`);
+    t.ok(s.checkpoint(), 'the state file parses');
+    t.same(s.temps(), [], 'no temp file left behind');
+
+    s.store.heal();
+    // The next checkpoint runs at a commit once the retry pause (1 s) is over.
+    let last = 20;
+    await within(
+      5_000,
+      'a checkpoint after recovery',
+      (async () => {
+        while (s.checkpoint().get('alice') !== last) {
+          last++;
+          t.same(await alice.request(`VALUE ${last}`), [`OK ${last}`]);
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      })(),
+    );
+    t.pass(`the state file caught up at VALUE ${last}`);
+    const journals = readdirSync(s.dir).filter((n) => n.includes('.journal.'));
+    t.ok(journals.length <= 2, `old generations deleted: ${journals}`);
   });
 }
 
@@ -146,11 +197,15 @@ t.test('a value refused with ERR STORAGE is retried with the next write', async 
   const bob = await RawClient.connect(s.port, t);
   t.same(await alice.request('HELLO alice'), ['VALUE 0']);
   t.same(await bob.request('HELLO bob'), ['VALUE 0']);
-  s.store.failing.add('sync');
+  s.store.failing.add('datasync');
   t.ok(isStorageError((await alice.request('VALUE 7'))[0]));
   s.store.heal();
   t.same(await bob.request('VALUE 1'), ['OK 1']);
-  t.same(Object.fromEntries(s.storedValues()), { alice: 7, bob: 1 }, 'protocol.md: kept, retried');
+  t.same(
+    Object.fromEntries(await s.storedValues()),
+    { alice: 7, bob: 1 },
+    'protocol.md: kept, retried',
+  );
 });
 
 for (const mode of ['write', 'short write', 'datasync'] as const) {
@@ -159,7 +214,7 @@ for (const mode of ['write', 'short write', 'datasync'] as const) {
     const alice = await RawClient.connect(s.port, t);
     t.same(await alice.request('HELLO alice', 'VALUE 1'), ['VALUE 0', 'OK 1']);
 
-    s.log.failing.add(mode === 'datasync' ? 'sync' : 'write');
+    s.log.failing.add(mode === 'datasync' ? 'datasync' : 'write');
     s.log.shortWrite = mode === 'short write';
     const [v2, pong] = await alice.request('VALUE 2', 'PING');
     t.ok(isStorageError(v2), `VALUE gets ERR STORAGE when its log line cannot be made durable`);
@@ -184,7 +239,7 @@ for (const mode of ['write', 'short write', 'datasync'] as const) {
 t.test('random faults on both disks: every OK is on disk and in the log', async (t) => {
   const seed = testSeed();
   t.comment(`seed ${seed}`);
-  const s = await diskServer(t);
+  const s = await diskServer(t, 4096); // checkpoints too, under the same chaos
   s.store.chaos = { random: rng(seed), p: 0.1 };
   s.log.chaos = { random: rng(seed + 1), p: 0.1 };
   const falseOks: string[] = [];
@@ -207,7 +262,7 @@ t.test('random faults on both disks: every OK is on disk and in the log', async 
           if (reply !== `OK ${value}`) falseOks.push(`${id}: ${reply} for VALUE ${value}`);
           oks++;
           // Checked the moment OK arrives: the file holds it and the log holds the request.
-          const onDisk = s.storedValues().get(id);
+          const onDisk = (await s.storedValues()).get(id);
           if (onDisk !== value) falseOks.push(`${id}: OK ${value} but the file has ${onDisk}`);
           const { records, bad } = parseLogText(readFileSync(s.logPath, 'utf8'));
           const logged = records.some((r) => r.id === id && r.line === `VALUE ${value}`);
@@ -217,6 +272,8 @@ t.test('random faults on both disks: every OK is on disk and in the log', async 
       }
     }),
   );
+  s.store.heal(); // the clean stop at teardown writes a last checkpoint
+  s.log.heal();
   t.same(falseOks, [], 'no false OK');
   t.ok(refused > 10, `faults were hit: ${refused} ERR STORAGE replies, then resent`);
   t.equal(oks, 8 * 40, 'every value acknowledged in the end');

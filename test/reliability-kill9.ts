@@ -1,12 +1,15 @@
 /**
  * Issue 4, item 1: kill -9 under load, 50 times. Each round restarts bin/server on the same state
  * file and log, 20 clients pipeline VALUE, and the server is SIGKILLed at a random moment. After
- * every kill the state file must parse, every acknowledged value must be the stored one or a later
- * one from the same client, and the log must hold the request line of every OK.
+ * every kill the state file must parse, every acknowledged value must be the stored one (what a
+ * restart loads: the checkpoint and the journal replayed over it) or a later one from the same
+ * client, and the log must hold the request line of every OK. Issue 10: the same again with a
+ * checkpoint after every commit, so that most kills land in a journal write and a checkpoint.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { readDurable } from '../src/store/recover.js';
 import { parseState } from '../src/store/state-file.js';
 import {
   parseLogText,
@@ -47,9 +50,17 @@ type Round = {
   oks: number;
 };
 
-t.setTimeout(150_000);
+t.setTimeout(400_000);
 
-t.test('kill -9 at random moments under pipelined VALUE load', async (t) => {
+const CHECKPOINT_OFTEN = ['--import', join(import.meta.dirname, 'fixtures/checkpoint-often.mjs')];
+
+t.test('kill -9 at random moments under pipelined VALUE load', (t) => killRounds(t, ROUNDS, []));
+
+t.test('kill -9 during checkpoints (one after every commit) and journal writes', (t) =>
+  killRounds(t, 30, CHECKPOINT_OFTEN),
+);
+
+async function killRounds(t: Test, rounds: number, nodeOptions: string[]): Promise<void> {
   const seed = testSeed();
   t.comment(`seed ${seed} (PARITY_SEED=${seed} replays the kill timings)`);
   const random = rng(seed);
@@ -69,8 +80,9 @@ t.test('kill -9 at random moments under pipelined VALUE load', async (t) => {
   let leftoverTemps = 0;
   let lost = 0;
 
-  for (let round = 1; round <= ROUNDS; round++) {
-    const server = await startChild(t, pathArgs(statePath, logPath));
+  let checkpointsSeen = 0;
+  for (let round = 1; round <= rounds; round++) {
+    const server = await startChild(t, pathArgs(statePath, logPath), nodeOptions);
     // Start-up removes temp files a killed writer left behind, before it listens.
     const temps = readdirSync(dir).filter((n) => n.includes('.tmp-'));
     if (temps.length > 0) problems.push(`round ${round}: temp files after start: ${temps}`);
@@ -81,14 +93,17 @@ t.test('kill -9 at random moments under pipelined VALUE load', async (t) => {
     problems.push(...result.replyMismatch.map((p) => `round ${round}: ${p}`));
     leftoverTemps += readdirSync(dir).filter((n) => n.includes('.tmp-')).length;
 
-    // The state file parses, strictly, after every kill.
-    let state: ReturnType<typeof parseState>;
+    // The state file parses, strictly, after every kill; a restart loads it with the journal.
+    let state: Awaited<ReturnType<typeof readDurable>>;
     try {
-      state = parseState(readFileSync(statePath, 'utf8'));
+      parseState(readFileSync(statePath, 'utf8'));
+      state = await readDurable(statePath);
     } catch (err) {
       problems.push(`round ${round}: state file does not parse: ${(err as Error).message}`);
       break;
     }
+    const generations = readdirSync(dir).filter((n) => n.includes('.journal.'));
+    if (generations.some((n) => !n.endsWith('.journal.1'))) checkpointsSeen++;
     // Every acknowledged value is the stored one, or a later one the same client sent.
     for (const w of writers) {
       const acked = result.acked.get(w.id)!;
@@ -139,12 +154,12 @@ t.test('kill -9 at random moments under pipelined VALUE load', async (t) => {
   }
 
   t.same(problems, [], 'no round broke a guarantee');
-  t.equal(survived, ROUNDS, `${ROUNDS} rounds survived`);
+  t.equal(survived, rounds, `${rounds} rounds survived`);
   t.equal(lost, 0, 'acknowledged values lost');
   if (problems.length > 0) return;
 
   // One last start: the state loads, temps are gone, each client reads its stored value back.
-  const server = await startChild(t, pathArgs(statePath, logPath));
+  const server = await startChild(t, pathArgs(statePath, logPath), nodeOptions);
   t.same(
     readdirSync(dir).filter((n) => n.includes('.tmp-')),
     [],
@@ -166,12 +181,20 @@ t.test('kill -9 at random moments under pipelined VALUE load', async (t) => {
   const exit = await server.kill('SIGTERM');
   t.equal(exit.code, 0, 'clean stop after the last round');
 
-  t.ok(totalOks > ROUNDS * CLIENTS, `load was real: ${totalOks} OKs`);
+  t.ok(totalOks > rounds * CLIENTS, `load was real: ${totalOks} OKs`);
+  if (nodeOptions.length > 0)
+    t.ok(checkpointsSeen > 0, `${checkpointsSeen} kills after a checkpoint`);
   t.comment(
     `FIGURES kill9: rounds=${survived} oks=${totalOks} lost=${lost} ` +
-      `leftoverTempsAfterKill=${leftoverTemps} tornLogTails=${tornLogTails}`,
+      `leftoverTempsAfterKill=${leftoverTemps} tornLogTails=${tornLogTails} ` +
+      `killsAfterACheckpoint=${checkpointsSeen}`,
   );
-});
+  t.same(
+    readdirSync(dir).filter((n) => n.includes('.journal.')),
+    [],
+    'a clean stop leaves no journal',
+  );
+}
 
 /** Runs the 20 pipelining clients against `server` and SIGKILLs it at a random moment. */
 async function loadUntilKilled(

@@ -3,10 +3,11 @@ import { once } from 'node:events';
 import { existsSync, promises as fsp, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { failingOpenFs } from './fixtures/failing-fs.js';
+import { failingDiskFs, overrideHandle } from './fixtures/failing-fs.js';
 import { LineClient, readLog, startTestServer, tempDir } from './fixtures/server.js';
 import { parseReply } from '../src/protocol/replies.js';
 import { startServer } from '../src/server/server.js';
+import { readDurable } from '../src/store/recover.js';
 import { StateFileError } from '../src/store/state-file.js';
 
 t.test('a session: every verb, any case, blank lines get nothing', async (t) => {
@@ -73,13 +74,13 @@ t.test('pipelined requests in one write are answered in order', async (t) => {
   t.pass('300 replies in request order');
 });
 
-t.test('OK means the value is in the state file', async (t) => {
+t.test('OK means a restart would load the value (checkpoint plus journal)', async (t) => {
   const { port, statePath } = await startTestServer(t);
   const c = await LineClient.connect(t, port);
   await c.request('HELLO alice');
   for (let n = 0; n < 20; n++) {
     await c.request(`VALUE ${n}`);
-    t.equal((JSON.parse(readFileSync(statePath, 'utf8')) as Record<string, number>).alice, n);
+    t.equal((await readDurable(statePath)).get('alice'), n);
   }
 });
 
@@ -233,7 +234,7 @@ t.test('the message log: one record per line each way, with conn, id, dir, line'
 t.test(
   'a failing disk: ERR STORAGE, never a false OK; other commands work; it recovers',
   async (t) => {
-    const { fs: storeFs, control } = failingOpenFs();
+    const { fs: storeFs, control } = failingDiskFs();
     const { port, statePath } = await startTestServer(t, { storeFs });
     const c = await LineClient.connect(t, port);
     t.same(await c.request('HELLO d', 'VALUE 1'), ['VALUE 0', 'OK 1']);
@@ -244,10 +245,10 @@ t.test(
       /^EVEN \d+$/,
     ]);
     t.match(await c.request('HELLO d'), [/^ERR STORAGE /], 'no unconfirmed value is reported');
-    t.same(JSON.parse(readFileSync(statePath, 'utf8')), { d: 1 });
+    t.same(Object.fromEntries(await readDurable(statePath)), { d: 1 });
     control.failing = false;
     t.same(await c.request('VALUE 3'), ['OK 3'], 'recovers without a restart');
-    t.same(JSON.parse(readFileSync(statePath, 'utf8')), { d: 3 });
+    t.same(Object.fromEntries(await readDurable(statePath)), { d: 3 });
   },
 );
 
@@ -259,13 +260,19 @@ t.test(
     const writeStuck = new Promise<void>((r) => (stuck = r));
     const storeFs = {
       ...fsp,
-      rename: (async (a: Parameters<typeof fsp.rename>[0], b: Parameters<typeof fsp.rename>[1]) => {
-        if (slow) {
-          stuck();
-          await new Promise((r) => setTimeout(r, 1_500));
-        }
-        return fsp.rename(a, b);
-      }) as typeof fsp.rename,
+      open: (async (...args: Parameters<typeof fsp.open>) => {
+        const handle = await fsp.open(...args);
+        if (!String(args[0]).includes('.journal.')) return handle;
+        return overrideHandle(handle, {
+          datasync: async () => {
+            if (slow) {
+              stuck();
+              await new Promise((r) => setTimeout(r, 1_500));
+            }
+            return handle.datasync();
+          },
+        });
+      }) as typeof fsp.open,
     };
     const { port, server, logPath, statePath } = await startTestServer(t, {
       storeFs,
@@ -275,7 +282,7 @@ t.test(
     t.same(await c.request('HELLO slow'), ['VALUE 0']);
     slow = true;
     c.send('VALUE 8\n');
-    await writeStuck; // the write carrying 8 is now stuck in rename
+    await writeStuck; // the commit carrying 8 is now stuck in the journal's fdatasync
     const started = Date.now();
     const closing = server.close();
     t.same(await c.readToEnd(), [], 'no OK for a value that was not yet durable, and no BYE');

@@ -1,37 +1,43 @@
 import t from 'tap';
 import {
-  promises as fsp,
   lstatSync,
   mkdirSync,
   readFileSync,
   readdirSync,
+  statSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { Store } from '../src/store/store.js';
+import { readDurable } from '../src/store/recover.js';
 import { parseState, serializeState, StateFileError } from '../src/store/state-file.js';
 import { removeStaleTemps, writeFileAtomic } from '../src/store/atomic-write.js';
-import { failingOpenFs } from './fixtures/failing-fs.js';
+import { failingDiskFs } from './fixtures/failing-fs.js';
 import { tempDir } from './fixtures/server.js';
 
-const read = (path: string) => JSON.parse(readFileSync(path, 'utf8')) as Record<string, number>;
+/** What a restart would load: the checkpoint and the journal replayed over it. */
+const read = async (path: string) => Object.fromEntries(await readDurable(path));
+/** The state file alone (the checkpoint). */
+const readCheckpoint = (path: string) =>
+  JSON.parse(readFileSync(path, 'utf8')) as Record<string, number>;
 
 t.test('a missing file means empty; the first open writes it', async (t) => {
   const path = join(tempDir(t), 'sub', 'state.json');
   const store = await Store.open(path);
   t.equal(store.get('alice'), 0);
-  t.same(read(path), {});
+  t.same(await read(path), {});
+  t.same(readCheckpoint(path), {}, 'the state file exists for cat and jq');
 });
 
 t.test('set resolves only after the value is on disk', async (t) => {
   const path = join(tempDir(t), 'state.json');
   const store = await Store.open(path);
   const done = store.set('alice', 42);
-  t.same(read(path), {}, 'not written yet when set() returns');
+  t.equal(statSync(`${path}.journal.1`).size, 0, 'not written yet when set() returns');
   t.equal(store.get('alice'), 42, 'but visible in memory');
   await done;
-  t.same(read(path), { alice: 42 });
+  t.same(await read(path), { alice: 42 });
   const again = await Store.open(path);
   t.equal(again.get('alice'), 42, 'survives a reopen');
 });
@@ -45,22 +51,17 @@ t.test('writes are coalesced: one in flight, the rest share the next', async (t)
   const second = Array.from({ length: 100 }, (_, i) => store.set(`id${i}`, (i + 1) % 100));
   await Promise.all([...first, ...second]);
   t.ok(store.commits - before <= 2, `200 sets took ${store.commits - before} writes`);
-  t.equal(read(path).id5, 6);
+  t.equal((await read(path)).id5, 6);
 });
 
 t.test('a set made while a write is in flight waits for the next write', async (t) => {
   const path = join(tempDir(t), 'state.json');
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
-  let renames = 0;
-  const fs = {
-    ...fsp,
-    rename: async (a: Parameters<typeof fsp.rename>[0], b: Parameters<typeof fsp.rename>[1]) => {
-      if (++renames === 2) await gate; // hold the first write after open
-      return fsp.rename(a, b);
-    },
-  };
-  const store = await Store.open(path, { fs });
+  let flushes = 0;
+  // The message log's flush is part of every commit: holding it holds the commit.
+  const journal = { flush: () => (++flushes === 1 ? gate : Promise.resolve()) };
+  const store = await Store.open(path, { journal });
   const a = store.set('alice', 1);
   await new Promise((r) => setImmediate(r)); // the write of alice=1 is now in flight
   const b = store.set('alice', 2);
@@ -70,7 +71,7 @@ t.test('a set made while a write is in flight waits for the next write', async (
   await a;
   t.equal(bDone, false, 'alice=2 was not in the write that acknowledged alice=1');
   await b;
-  t.same(read(path), { alice: 2 });
+  t.same(await read(path), { alice: 2 });
 });
 
 t.test('sync() waits for a write already in flight even with no new changes', async (t) => {
@@ -79,22 +80,24 @@ t.test('sync() waits for a write already in flight even with no new changes', as
   void store.set('bob', 7);
   await new Promise((r) => setImmediate(r));
   await store.sync();
-  t.same(read(path), { bob: 7 });
+  t.same(await read(path), { bob: 7 });
 });
 
 t.test(
   'a failed write rejects its callers, keeps the change, and a later write succeeds',
   async (t) => {
     const path = join(tempDir(t), 'state.json');
-    const { fs, control } = failingOpenFs();
+    const { fs, control } = failingDiskFs();
     const store = await Store.open(path, { fs });
     control.failing = true;
     await t.rejects(store.set('alice', 5), { code: 'ENOSPC' });
-    t.same(read(path), {}, 'the file is unchanged');
-    t.same(readdirSync(join(path, '..')), ['state.json'], 'no temp file left');
+    t.same(await read(path), {}, 'nothing durable');
     control.failing = false;
     await store.sync();
-    t.same(read(path), { alice: 5 }, 'the next write carries the change');
+    t.same(await read(path), { alice: 5 }, 'the next write carries the change');
+    await store.close();
+    t.same(readCheckpoint(path), { alice: 5 }, 'close leaves the state file exact');
+    t.same(readdirSync(join(path, '..')), ['state.json'], 'and no journal or temp file');
   },
 );
 
@@ -153,7 +156,7 @@ t.test('a corrupt file is refused and left untouched; --repair sets it aside', a
   }
   const store = await Store.open(path, { repair: true });
   t.equal(store.size, 0);
-  t.same(read(path), {});
+  t.same(await read(path), {});
   t.ok(
     readdirSync(dir).some((n) => n.startsWith('state.json.corrupt-')),
     'the bad file is kept aside',
@@ -178,7 +181,8 @@ t.test('--repair through a symlink sets the target aside and keeps the link', as
   t.equal(readFileSync(store.setAside!, 'utf8'), '{"alice": 100}');
   t.ok(lstatSync(link).isSymbolicLink(), 'the link is still a link');
   await store.set('bob', 1);
-  t.same(read(real), { bob: 1 }, 'the target holds the new state');
+  t.same(await read(real), { bob: 1 }, 'the target holds the new state');
+  t.ok(readdirSync(join(dir, 'real')).includes('state.json.journal.1'), 'its journal beside it');
 });
 
 t.test('stale temp files from a crash are removed at open and never read', async (t) => {
@@ -189,7 +193,7 @@ t.test('stale temp files from a crash are removed at open and never read', async
   writeFileSync(join(dir, 'other.txt'), 'keep');
   const store = await Store.open(path);
   t.equal(store.get('alice'), 3);
-  t.same(readdirSync(dir).sort(), ['other.txt', 'state.json']);
+  t.same(readdirSync(dir).sort(), ['other.txt', 'state.json', 'state.json.journal.1']);
   t.same(await removeStaleTemps(path), []);
 });
 

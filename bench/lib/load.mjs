@@ -19,7 +19,7 @@ const LOADGEN = fileURLToPath(new URL('../loadgen.mjs', import.meta.url));
  * @typedef {{
  *   mode: 'flood' | 'spec' | 'idle', host?: string, port: number, conns: number,
  *   inflight?: number, procs?: number, srcAddrs?: number, idPrefix?: string,
- *   connectConcurrency?: number, drainMs?: number,
+ *   connectConcurrency?: number, drainMs?: number, protocol?: 'parity' | 'redis',
  * }} LoadConfig
  */
 
@@ -71,6 +71,7 @@ export function startLoad(cfg) {
       type: 'init',
       cfg: {
         mode: cfg.mode,
+        protocol: cfg.protocol ?? 'parity',
         host: cfg.host ?? '127.0.0.1',
         port: cfg.port,
         conns,

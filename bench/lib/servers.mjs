@@ -5,7 +5,8 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
@@ -28,20 +29,21 @@ export function killAll() {
 
 /**
  * @typedef {{
- *   name: 'parity' | 'baseline', pid: number, port: number, readyMs: number,
+ *   name: 'parity' | 'baseline' | 'redis', pid: number, port: number, readyMs: number,
  *   output: string[], cpuSeconds(): number, rss(): number,
  *   stop(): Promise<number | string>, exited: Promise<number | string>,
  * }} RunningServer
  */
 
 /**
- * @param {'parity' | 'baseline'} name
- * @param {string[]} argv node arguments
+ * @param {'parity' | 'baseline' | 'redis'} name
+ * @param {string[]} argv node arguments (or redis-server's)
+ * @param {{ command?: string, ready?: (line: string) => number | null }} [o]
  * @returns {Promise<RunningServer>}
  */
-async function start(name, argv) {
+async function start(name, argv, o = {}) {
   const t0 = performance.now();
-  const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(o.command ?? process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   const exited = once(child, 'exit').then(([code, signal]) => {
     children.delete(child);
@@ -57,6 +59,11 @@ async function start(name, argv) {
   const port = await new Promise((resolve, reject) => {
     lines.on('line', (line) => {
       if (output.length < 1000) output.push(line);
+      if (o.ready) {
+        const port = o.ready(line);
+        if (port !== null) resolve(port);
+        return;
+      }
       try {
         const record = JSON.parse(line);
         if (String(record.msg).startsWith('listening') && record.port) resolve(record.port);
@@ -114,6 +121,71 @@ export function startParity(o) {
 /** @param {{ nodeArgs?: string[] }} [o] */
 export function startBaseline(o = {}) {
   return start('baseline', [...(o.nodeArgs ?? []), BASELINE, '--port', '0']);
+}
+
+/** Where Debian's redis-server is, or null (the Redis rows are then skipped, with this reason). */
+export function redisServerPath() {
+  for (const path of ['/usr/bin/redis-server', '/usr/local/bin/redis-server'])
+    if (existsSync(path)) return path;
+  return null;
+}
+
+/** A free loopback port: bound on port 0, read, released (redis-server cannot take port 0). */
+async function freePort() {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = /** @type {import('node:net').AddressInfo} */ (server.address()).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/**
+ * redis-server as the durable peer: every SET acknowledged after one fsync of its append-only
+ * file (appendfsync always), no RDB snapshots, its files in `dir`, maxclients as Parity's.
+ * @param {{ dir: string, maxClients: number }} o
+ */
+export async function startRedis(o) {
+  const bin = redisServerPath();
+  if (bin === null) throw new Error('redis-server is not installed');
+  const port = await freePort();
+  const argv = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    // Bound to loopback only; protected mode would refuse the generator's 127.0.0.x sources.
+    '--protected-mode',
+    'no',
+    '--appendonly',
+    'yes',
+    '--appendfsync',
+    'always',
+    '--save',
+    '',
+    '--dir',
+    o.dir,
+    '--maxclients',
+    String(o.maxClients),
+    '--daemonize',
+    'no',
+    '--logfile',
+    '',
+  ];
+  return start('redis', argv, {
+    command: bin,
+    ready: (line) => (line.includes('Ready to accept connections') ? port : null),
+  });
+}
+
+/** Bytes this process has caused to be written to storage, from /proc/<pid>/io (write_bytes). */
+export function writeBytes(/** @type {number} */ pid) {
+  try {
+    const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+    return Number(/write_bytes:\s+(\d+)/.exec(io)?.[1] ?? NaN);
+  } catch {
+    return NaN;
+  }
 }
 
 /** User + system CPU seconds of a process, from /proc/<pid>/stat. */

@@ -35,6 +35,8 @@ export type ServerOptions = {
   repair?: boolean;
   /** Test seams: the fs the state store and the message log write through (a failing disk). */
   storeFs?: StoreOptions['fs'];
+  /** The store's checkpoint limits (STORE_DEFAULTS); tests make checkpoints frequent. */
+  storeCheckpoint?: Pick<StoreOptions, 'checkpointBytes' | 'checkpointMs'>;
   logFs?: LogFileOptions['fs'];
   /** TLS, users file and AUTH limits (security.ts); none by default. */
   security?: SecurityOptions;
@@ -197,7 +199,7 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
     // Both are tried whatever the other did; a failure of either makes the stop a failure (a
     // non-zero exit), since acknowledged lines or values may be missing from disk.
     const failures: string[] = [];
-    await store.sync().catch((err: unknown) => {
+    await store.close().catch((err: unknown) => {
       logger.error({ err }, 'final state write failed');
       failures.push('state');
     });
@@ -302,6 +304,8 @@ async function openFiles(
       journal: logFile,
       repair: options.repair ?? false,
       onCommit,
+      warn: (details, message) => options.logger?.warn(details, message),
+      ...options.storeCheckpoint,
       ...(options.storeFs ? { fs: options.storeFs } : {}),
     });
     return { lock, logFile, store };

@@ -67,7 +67,7 @@ export async function probeWritable(path: string, fs: WriteFs = fsp): Promise<vo
   }
 }
 
-async function fsyncDir(dir: string, fs: WriteFs): Promise<void> {
+export async function fsyncDir(dir: string, fs: WriteFs): Promise<void> {
   const handle = await fs.open(dir, 'r');
   try {
     await handle.sync();
