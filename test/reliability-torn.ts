@@ -81,7 +81,7 @@ t.test('a reader polling the state file never sees a partial file', async (t) =>
   >;
 
   const started = performance.now();
-  const commitsBefore = server.store.commits;
+  const commitsBefore = server.monitor.commits;
   const mismatches: string[] = [];
   const writing = Promise.all(
     Array.from({ length: WRITERS }, async (_, i) => {
@@ -98,7 +98,7 @@ t.test('a reader polling the state file never sees a partial file', async (t) =>
         client.onLine = (line) => {
           acked++;
           if (line !== `OK ${acked % 100}`) mismatches.push(`torn-${i}: ${line}`);
-          if (server.store.commits - commitsBefore >= COMMITS) resolve();
+          if (server.monitor.commits - commitsBefore >= COMMITS) resolve();
           else pump();
         };
         pump();
@@ -107,7 +107,7 @@ t.test('a reader polling the state file never sees a partial file', async (t) =>
     }),
   );
   await within(25_000, `${COMMITS} commits`, writing);
-  const commits = server.store.commits - commitsBefore;
+  const commits = server.monitor.commits - commitsBefore;
   Atomics.store(new Int32Array(stop), 0, 1);
   const [reads] = await report;
   const seconds = (performance.now() - started) / 1000;

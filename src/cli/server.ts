@@ -95,10 +95,10 @@ export async function main(
     process.stderr.write(`parity-server: ${startFailure(err, args.host, args.port)}\n`);
     return 1;
   }
-  if (server.store.setAside !== null) {
+  if (server.setAside !== null) {
     logger.warn(
-      { state: statePath, setAside: server.store.setAside },
-      `--repair: the state file was invalid; set aside as ${server.store.setAside}, starting empty`,
+      { state: statePath, setAside: server.setAside },
+      `--repair: the state file was invalid; set aside as ${server.setAside}, starting empty`,
     );
   }
   // Before the ready line: whoever waits for it may signal at once (and SIGUSR1 must never reach

@@ -8,7 +8,7 @@ export const REFUSAL_REASONS = ['stopping', 'max-clients', 'max-clients-per-addr
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
 
 /** What the monitor reads of the store: values for the rows, the id count for the totals. */
-export type ValueSource = { get(id: string): number; readonly size: number };
+export type ValueSource = { peek(id: string): number | undefined; readonly size: number };
 
 export type CommitListener = (ms: number, values: number) => void;
 
@@ -54,7 +54,8 @@ export class Monitor {
     return watch;
   }
 
-  identified(number: number, id: string): void {
+  /** `id` null: a claim the store refused (the connection is anonymous again). */
+  identified(number: number, id: string | null): void {
     const watch = this.open.get(number);
     if (watch) watch.id = id;
   }
@@ -116,7 +117,7 @@ export class Monitor {
   #closed(watch: ClientWatch): void {
     this.open.delete(watch.number);
     watch.closedAt = this.now();
-    watch.finalValue = watch.id === null ? null : (this.store?.get(watch.id) ?? null);
+    watch.finalValue = watch.id === null ? null : (this.store?.peek(watch.id) ?? 0);
     this.closed.push(watch);
     this.expireClosed(watch.closedAt!);
   }

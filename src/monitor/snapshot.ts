@@ -17,7 +17,7 @@ export function totalsCounters(
 
 export function row(monitor: Monitor, w: ClientWatch, requestsPerSecond: number): Row {
   const value =
-    w.closedAt !== null ? w.finalValue : w.id === null ? null : (monitor.store?.get(w.id) ?? null);
+    w.closedAt !== null ? w.finalValue : w.id === null ? null : (monitor.store?.peek(w.id) ?? 0);
   return {
     conn: w.number,
     id: w.id,

@@ -7,6 +7,7 @@ export const ERR_CODES = [
   'ALREADY_IDENTIFIED',
   'STORAGE',
   'ID_LIMIT',
+  'TAKEN_OVER',
   'AUTH_REQUIRED',
   'AUTH_FAILED',
   'FORBIDDEN',

@@ -6,7 +6,8 @@ import { LineDecoder, lineText } from '../protocol/decoder.js';
 import { formatReply, type ByeCode } from '../protocol/replies.js';
 import { redactRequestLine } from '../protocol/redact.js';
 import { parseRequest, type Verb } from '../protocol/requests.js';
-import type { Store } from '../store/store.js';
+import { randomUUID } from 'node:crypto';
+import { IdLimitError, type ValueStore } from '../store/value-store.js';
 import type { Authenticator, ConnectionAuth } from './auth.js';
 import type { Monitor } from '../monitor/monitor.js';
 import type { ClientWatch } from '../monitor/watch.js';
@@ -31,13 +32,11 @@ const LINGER_DISCARD_BYTES = 64 * 1024;
 const LOGGED_BEFORE_HANDLING = new Set<Verb>(['HELLO', 'VALUE']);
 
 export type ConnectionDeps = {
-  store: Store;
+  store: ValueStore;
   random: Random;
   limits: ServerLimits;
   messageLog: MessageLog;
   monitor: Monitor;
-  /** Registers `conn` as `id`; returns the connection that held it before, if any. */
-  claim(id: string, conn: Connection): Connection | undefined;
   closed(conn: Connection): void;
   /** True while the message log holds more unwritten records than it should take more of. */
   logBacklogged(): boolean;
@@ -53,6 +52,8 @@ export class Connection implements Session {
   /** The peer's IP address, for per-address limits. */
   readonly address: string;
   id: string | null = null;
+  /** This connection's fencing token in the store: its claims are its own on every server. */
+  readonly token = randomUUID();
   readonly auth: ConnectionAuth | null;
   readonly #socket: Socket;
   readonly #deps: ConnectionDeps;
@@ -102,7 +103,7 @@ export class Connection implements Session {
     socket.on('close', () => this.#onClose());
   }
 
-  get store(): Store {
+  get store(): ValueStore {
     return this.#deps.store;
   }
 
@@ -110,14 +111,28 @@ export class Connection implements Session {
     return this.#deps.random;
   }
 
-  get maxIds(): number {
-    return this.#deps.limits.maxIds;
+  claim(id: string): Promise<number> {
+    const first = this.id === null;
+    this.id = id;
+    if (first) {
+      this.#log = this.#deps.messageLog.forConnection(this.number, id);
+      this.#deps.monitor.identified(this.number, id);
+    }
+    return this.#deps.store.claim(id, this).catch((err: unknown) => {
+      // A full store claims nothing: the connection is not `id` after all.
+      if (err instanceof IdLimitError && first && this.id === id) {
+        this.id = null;
+        this.#log = this.#deps.messageLog.forConnection(this.number);
+        this.#deps.monitor.identified(this.number, null);
+      }
+      throw err;
+    });
   }
 
-  claim(id: string): void {
-    this.id = id;
-    this.#log = this.#deps.messageLog.forConnection(this.number, id);
-    this.#deps.claim(id, this)?.finish('TAKEN_OVER', `another connection said HELLO ${id}`);
+  /** The store says another connection, here or on another server, claimed this one's id. */
+  takenOver(): void {
+    this.#deps.monitor.takeover();
+    this.finish('TAKEN_OVER', `another connection said HELLO ${this.id}`);
   }
 
   quit(): void {
@@ -324,6 +339,7 @@ export class Connection implements Session {
     if (this.#lingerTimer !== null) clearTimeout(this.#lingerTimer);
     this.#log.event('close', { remote: this.#remote, reason: this.#closeReason });
     this.#watch.closed(this.#closeReason);
+    if (this.id !== null) this.#deps.store.release(this.id, this);
     this.#deps.closed(this);
     this.#resolveClosed();
   }

@@ -1,18 +1,25 @@
 import { randomInt, type Random } from '../clock.js';
 import { formatReply, type Reply } from '../protocol/replies.js';
 import { HELP_TEXT, type Request, type Verb } from '../protocol/requests.js';
-import type { Store } from '../store/store.js';
+import {
+  IdLimitError,
+  TakenOverError,
+  type Holder,
+  type ValueStore,
+} from '../store/value-store.js';
 import type { AuthSession, ConnectionAuth } from './auth.js';
 
 /** What a handler may see and do of its connection. */
-export interface Session extends AuthSession {
+export interface Session extends AuthSession, Holder {
   readonly id: string | null;
-  readonly store: Store;
+  readonly store: ValueStore;
   readonly random: Random;
-  /** Most ids the store may hold; a new id past it is refused. */
-  readonly maxIds: number;
-  /** Makes this connection `id`, taking the id over from any other connection. */
-  claim(id: string): void;
+  /**
+   * Makes this connection `id` at once (later requests see it), taking the id over from any
+   * other connection; resolves with the id's durable value. If the store refuses the id, the
+   * connection is no longer `id`.
+   */
+  claim(id: string): Promise<number>;
   /** Stops reading; the connection closes after this request's reply. */
   quit(): void;
   /** With a users file: this connection's AUTH state, which gates HELLO and VALUE (auth.ts). */
@@ -24,23 +31,19 @@ type Handler<V extends Verb> = (
   request: Extract<Request, { verb: V }>,
 ) => Reply | Promise<Reply>;
 
-const storageError =
+/** What a refused claim or write is answered; `what` names what was not made durable. */
+const refusal =
   (what: string) =>
-  (err: unknown): Reply => ({
-    kind: 'ERR',
-    code: 'STORAGE',
-    text: `${what} could not be made durable (${(err as NodeJS.ErrnoException).code ?? 'error'}); not acknowledged`,
-  });
-
-/** A new id would take the store past its cap (`--max-ids`); known ids always work. */
-function overIdLimit(session: Session, id: string): Reply | null {
-  if (session.store.has(id) || session.store.size < session.maxIds) return null;
-  return {
-    kind: 'ERR',
-    code: 'ID_LIMIT',
-    text: `the server holds its maximum of ${session.maxIds} ids; use a known id`,
+  (err: unknown): Reply => {
+    if (err instanceof IdLimitError) return { kind: 'ERR', code: 'ID_LIMIT', text: err.message };
+    if (err instanceof TakenOverError)
+      return { kind: 'ERR', code: 'TAKEN_OVER', text: `${err.message}; ${what} was not stored` };
+    return {
+      kind: 'ERR',
+      code: 'STORAGE',
+      text: `${what} could not be made durable (${(err as NodeJS.ErrnoException).code ?? 'error'}); not acknowledged`,
+    };
   };
-}
 
 /** One small handler per verb; the connection only queues what they return. */
 export const HANDLERS: { [V in Verb]: Handler<V> } = {
@@ -48,29 +51,18 @@ export const HANDLERS: { [V in Verb]: Handler<V> } = {
     if (session.id !== null && session.id !== id) {
       return { kind: 'ERR', code: 'ALREADY_IDENTIFIED', text: `this connection is ${session.id}` };
     }
-    if (session.id === null) {
-      const refused = overIdLimit(session, id);
-      if (refused !== null) return refused;
-      session.claim(id);
-    }
-    // Read now, so the reply reflects exactly the requests that arrived before this one; sent once
-    // every change so far (including a taken-over connection's last values) is durable.
-    const value = session.store.get(id);
-    return session.store
-      .sync()
-      .then((): Reply => ({ kind: 'VALUE', value }), storageError('the value'));
+    // Claimed again by a repeated HELLO: the value reported includes every earlier request.
+    return session
+      .claim(id)
+      .then((value): Reply => ({ kind: 'VALUE', value }), refusal('the value'));
   },
   VALUE(session, { value }) {
     if (session.id === null) {
       return { kind: 'ERR', code: 'NOT_IDENTIFIED', text: 'say HELLO <id> first' };
     }
-    // Checked again here: ids are stored by VALUE, and other new ids may have filled the store
-    // since this connection's HELLO.
-    const refused = overIdLimit(session, session.id);
-    if (refused !== null) return refused;
     return session.store
-      .set(session.id, value)
-      .then((): Reply => ({ kind: 'OK', value }), storageError(`${value}`));
+      .set(session.id, session, value)
+      .then((): Reply => ({ kind: 'OK', value }), refusal(`${value}`));
   },
   EVEN: (session) => ({ kind: 'EVEN', value: 2 * randomInt(session.random, 50) }),
   ODD: (session) => ({ kind: 'ODD', value: 2 * randomInt(session.random, 50) + 1 }),

@@ -11,6 +11,8 @@ import { checkPrivateFolder } from '../fs/private-folder.js';
 import { realFilePath } from '../fs/real-path.js';
 import { lockStateFile } from '../store/state-lock.js';
 import { Store, type StoreOptions } from '../store/store.js';
+import { FileValueStore } from '../store/file-store.js';
+import type { ValueStore } from '../store/value-store.js';
 import { Connection, LINGER_MS } from './connection.js';
 import { openSecurity, type SecurityOptions } from './security.js';
 import { listenHttp, type HttpOptions, type HttpSide } from '../http/server.js';
@@ -47,7 +49,9 @@ export type ServerOptions = {
 export interface ParityServer {
   readonly host: string;
   readonly port: number;
-  readonly store: Store;
+  readonly store: ValueStore;
+  /** Where `--repair` renamed an unreadable state file, or null. */
+  readonly setAside: string | null;
   readonly connections: number;
   /** What the server counts; the HTTP side's live view and /metrics read it. */
   readonly monitor: Monitor;
@@ -108,13 +112,12 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
     await new Promise((resolve) => server.close(resolve));
     throw err;
   }
-  const { lock, logFile, store } = opened;
+  const { lock, logFile, store, setAside } = opened;
   server.on('error', (err) => logger.error({ err }, 'server error'));
   const messageLog = new MessageLog(monitor.tap(logFile));
   monitor.store = store;
   if (http !== null) await serveHttp(http, monitor, options.http!);
   const stopSummary = startSummary(monitor, logger);
-  const byId = new Map<string, Connection>();
   const open = new Set<Connection>();
   const perAddress = new Map<string, number>();
   const waitingForLog = new Set<Connection>();
@@ -134,17 +137,9 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
     messageLog,
     auth: security.auth,
     monitor,
-    claim(id: string, conn: Connection) {
-      const previous = byId.get(id);
-      if (previous !== undefined) monitor.takeover();
-      monitor.identified(conn.number, id);
-      byId.set(id, conn);
-      return previous;
-    },
     closed(conn: Connection) {
       open.delete(conn);
       waitingForLog.delete(conn);
-      if (conn.id !== null && byId.get(conn.id) === conn) byId.delete(conn.id);
       const left = (perAddress.get(conn.address) ?? 1) - 1;
       if (left > 0) perAddress.set(conn.address, left);
       else perAddress.delete(conn.address);
@@ -216,6 +211,7 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
     host: address.address,
     port: address.port,
     store,
+    setAside,
     get connections() {
       return open.size;
     },
@@ -308,7 +304,8 @@ async function openFiles(
       ...options.storeCheckpoint,
       ...(options.storeFs ? { fs: options.storeFs } : {}),
     });
-    return { lock, logFile, store };
+    const maxIds = options.limits?.maxIds ?? SERVER_DEFAULTS.maxIds;
+    return { lock, logFile, store: new FileValueStore(store, maxIds), setAside: store.setAside };
   } catch (err) {
     await logFile.close().catch(() => {});
     await lock.release();

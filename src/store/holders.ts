@@ -22,6 +22,11 @@ export class LocalHolders {
     local.takenOver();
   }
 
+  /** Whether `holder` is the local holder of `id` (its claim was not taken over here). */
+  holds(id: string, holder: Holder): boolean {
+    return this.#byId.get(id) === holder;
+  }
+
   /** `holder` is gone; a newer local holder of the same id stays. */
   release(id: string, holder: Holder): void {
     if (this.#byId.get(id) === holder) this.#byId.delete(id);
