@@ -6,10 +6,20 @@ import { MessageLog, type Direction } from '../src/log/message-log.js';
 const NOW = 1_795_000_000_123;
 
 /** What pino itself writes for a line record, with the message log's options. */
-function pinoRecord(dir: Direction, text: string, conn: number, id?: string): string {
+function pinoRecord(
+  dir: Direction,
+  text: string,
+  conn: number,
+  id?: string,
+  node?: string,
+): string {
   const out: string[] = [];
   const root = pino(
-    { base: null, messageKey: 'line', timestamp: () => `,"time":${NOW}` },
+    {
+      base: node === undefined ? null : { node },
+      messageKey: 'line',
+      timestamp: () => `,"time":${NOW}`,
+    },
     { write: (s: string) => out.push(s) },
   );
   const child = root.child(id === undefined ? { conn } : { conn, id });
@@ -18,9 +28,9 @@ function pinoRecord(dir: Direction, text: string, conn: number, id?: string): st
   return out.join('');
 }
 
-function record(dir: Direction, text: string, conn: number, id?: string): string {
+function record(dir: Direction, text: string, conn: number, id?: string, node?: string): string {
   const out: string[] = [];
-  new MessageLog({ write: (s) => void out.push(s) }, () => NOW)
+  new MessageLog({ write: (s) => void out.push(s) }, () => NOW, node)
     .forConnection(conn, id)
     .line(dir, text);
   return out.join('');
@@ -40,16 +50,18 @@ t.test('a line record is byte for byte what pino writes', async (t) => {
     '\u00e9'.repeat(LOG_LINE_CAP + 7),
   ];
   for (const text of lines) {
-    for (const [conn, id] of [
-      [1, undefined],
-      [70_000, 'alice'],
-      [3, 'a.b-c_9'],
+    for (const [conn, id, node] of [
+      [1, undefined, undefined],
+      [70_000, 'alice', undefined],
+      [3, 'a.b-c_9', undefined],
+      [4, 'bob', '127.0.0.1:7070'],
+      [5, undefined, 'n"1\u2028'],
     ] as const) {
       for (const dir of ['in', 'out'] as const) {
         t.equal(
-          record(dir, text, conn, id),
-          pinoRecord(dir, text, conn, id),
-          `${dir} ${JSON.stringify(text.slice(0, 24))} (${text.length} chars) conn ${conn} id ${id}`,
+          record(dir, text, conn, id, node),
+          pinoRecord(dir, text, conn, id, node),
+          `${dir} ${JSON.stringify(text.slice(0, 24))} (${text.length} chars) conn ${conn} id ${id} node ${node}`,
         );
       }
     }

@@ -33,20 +33,27 @@ export class MessageLog {
   readonly #root: Logger;
   readonly #sink: LineSink;
   readonly #now: () => number;
+  readonly #node: string | undefined;
 
-  constructor(sink: LineSink, now: () => number = Date.now) {
+  /** `node` names this server in every record (`--node-name`), so several servers' logs merge. */
+  constructor(sink: LineSink, now: () => number = Date.now, node?: string) {
     this.#sink = sink;
     this.#now = now;
+    this.#node = node;
     // messageKey 'line' makes `pino-pretty` show the protocol line as each record's message.
     this.#root = pino(
-      { base: null, messageKey: 'line', timestamp: () => `,"time":${now()}` },
+      {
+        base: node === undefined ? null : { node },
+        messageKey: 'line',
+        timestamp: () => `,"time":${now()}`,
+      },
       { write: (s) => sink.write(escapeRest(s)) },
     );
   }
 
   /** A logger bound to one connection (and its id once known). */
   forConnection(conn: number, id?: string): ConnectionLog {
-    return new ConnectionLog(this.#root, this.#sink, this.#now, conn, id);
+    return new ConnectionLog(this.#root, this.#sink, this.#now, conn, id, this.#node);
   }
 }
 
@@ -57,12 +64,20 @@ export class ConnectionLog {
   readonly #bindings: { conn: number; id?: string };
   readonly #bound: string; // the bindings as JSON members: `,"conn":7,"id":"alice"`
 
-  constructor(root: Logger, sink: LineSink, now: () => number, conn: number, id?: string) {
+  constructor(
+    root: Logger,
+    sink: LineSink,
+    now: () => number,
+    conn: number,
+    id?: string,
+    node?: string,
+  ) {
     this.#root = root;
     this.#sink = sink;
     this.#now = now;
     this.#bindings = id === undefined ? { conn } : { conn, id };
-    this.#bound = `,"conn":${conn}${id === undefined ? '' : `,"id":${JSON.stringify(id)}`}`;
+    const named = node === undefined ? '' : `,"node":${JSON.stringify(node)}`;
+    this.#bound = `${named},"conn":${conn}${id === undefined ? '' : `,"id":${JSON.stringify(id)}`}`;
   }
 
   /**
