@@ -98,3 +98,12 @@ export const STORE_DEFAULTS = {
   /** …or once the journal is this old (at the next commit), so an idle-ish server's is short. */
   checkpointMs: 10 * 60_000,
 } as const;
+
+/** Several servers on Redis (src/store/redis, src/cli/workers.ts). */
+export const CLUSTER_DEFAULTS = {
+  /**
+   * A Redis call not answered this long is ERR STORAGE. Redis answers a fsynced write in well
+   * under 10 ms; 2 s rides out a slow disk or a failover without holding clients long.
+   */
+  storeTimeoutMs: 2_000,
+} as const;

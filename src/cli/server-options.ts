@@ -3,6 +3,7 @@ import { SERVER_DEFAULTS as D } from '../limits.js';
 import { bool, int, ms, optionalStr, parseOptions, str, type Values } from './options.js';
 import { HTTP_CLI_OPTIONS } from './http-options.js';
 import { SECURITY_OPTIONS } from './security-options.js';
+import { CLUSTER_OPTIONS } from './cluster-options.js';
 
 /** Every server flag, its default from SERVER_DEFAULTS, and its range. */
 export const SERVER_OPTIONS = {
@@ -29,6 +30,7 @@ export const SERVER_OPTIONS = {
   'shutdown-timeout-ms': ms('on SIGTERM, wait this long for peers', D.shutdownTimeoutMs),
   ...SECURITY_OPTIONS,
   ...HTTP_CLI_OPTIONS,
+  ...CLUSTER_OPTIONS,
 } as const;
 
 export type ServerArgs = Values<typeof SERVER_OPTIONS> & { statePath: string; logPath: string };
