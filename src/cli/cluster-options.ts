@@ -34,6 +34,8 @@ export type ClusterArgs = {
   'store-timeout-ms': number;
   'node-name'?: string | undefined;
   workers: number;
+  'proxy-protocol': boolean;
+  'tls-cert'?: string | undefined;
 };
 
 /** `redis://user:secret@host` with its password hidden, for messages. */
@@ -43,6 +45,9 @@ export function hidePassword(url: string): string {
 
 /** What the option table cannot check alone. `argv` is searched for a password given there. */
 export function checkCluster(args: ClusterArgs, argv: readonly string[]): true {
+  // The header comes before any TLS byte; a balancer that adds it terminates TLS itself.
+  if (args['proxy-protocol'] && args['tls-cert'] !== undefined)
+    throw new Error('--proxy-protocol with --tls-cert: terminate TLS at the balancer instead');
   const store = args.store;
   if (store === undefined) {
     if (args.workers > 1)

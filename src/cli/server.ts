@@ -5,10 +5,13 @@ import { startServer } from '../server/server.js';
 import { describeFdPlan, fitClientsToFdLimit, type FdDeps } from './fd-limit.js';
 import { dataPaths, parseServerArgs } from './server-options.js';
 import { passwd } from './passwd.js';
+import { transfer } from './transfer.js';
 import { checkSecurity, securityOptions } from './security-options.js';
 import { handleSignals } from './signals.js';
 import { httpServerOptions, logLiveView } from './http-options.js';
 import { packageVersion } from './version.js';
+import { checkCluster, hidePassword } from './cluster-options.js';
+import { runPrimary, workerIndex, workerLogPath } from './workers.js';
 
 function opsLogger(): Logger {
   // Pretty for a person at a terminal; JSON lines for anything reading the pipe.
@@ -45,11 +48,13 @@ export async function main(
   fds?: FdDeps,
 ): Promise<number> {
   if (argv[0] === 'passwd') return passwd(argv.slice(1));
+  if (argv[0] === 'export' || argv[0] === 'import') return transfer(argv[0], argv.slice(1), env);
   const parsed = await parseServerArgs(argv, env);
   let problem = parsed.kind === 'error' ? parsed.message : null;
   if (parsed.kind === 'run') {
     try {
       checkSecurity(parsed.values);
+      checkCluster(parsed.values, argv);
     } catch (err) {
       problem = (err as Error).message;
     }
@@ -61,8 +66,13 @@ export async function main(
   if (parsed.kind === 'version') process.stdout.write(`${packageVersion()}\n`);
   if (parsed.kind !== 'run') return 0; // --help (yargs has printed it) or --version
   const args = parsed.values;
-  const { statePath, logPath } = dataPaths(args);
   const logger = opsLogger();
+  const worker = workerIndex();
+  if (args.workers > 1 && worker === null) return runPrimary(args.workers, logger);
+  const paths = dataPaths(args);
+  const statePath = paths.statePath;
+  // Under --workers each process writes its own message log (one writer per file).
+  const logPath = worker === null ? paths.logPath : workerLogPath(paths.logPath, worker);
   const fit = fitClientsToFdLimit(args['max-clients'], fds);
   for (const line of describeFdPlan(fit)) logger[line.level](line.fields, line.msg);
   let server;
@@ -77,7 +87,20 @@ export async function main(
       logBufferBytes: args['log-buffer-bytes'],
       logMaxBytes: args['log-max-bytes'],
       logKeep: args['log-keep'],
-      ...httpServerOptions(args),
+      // Under --workers the first worker alone serves HTTP: its view is of its own clients.
+      ...(worker === null || worker === 1 ? httpServerOptions(args) : { http: null }),
+      redis:
+        args.store === undefined
+          ? null
+          : {
+              url: args.store,
+              waitReplicas: args['redis-wait'],
+              allowVolatile: args['allow-volatile-store'],
+              timeoutMs: args['store-timeout-ms'],
+            },
+      ...(args['node-name'] === undefined ? {} : { nodeName: args['node-name'] }),
+      ...(worker === null ? {} : { worker }),
+      proxyProtocol: args['proxy-protocol'],
       logger,
       security: securityOptions(parsed.values),
       limits: {
@@ -92,7 +115,11 @@ export async function main(
       },
     });
   } catch (err) {
-    process.stderr.write(`parity-server: ${startFailure(err, args.host, args.port)}\n`);
+    const failure = startFailure(err, args.host, args.port);
+    // A Redis client's error may quote the URL it was given: never echo its password.
+    process.stderr.write(
+      `parity-server: ${args.store ? failure.split(args.store).join(hidePassword(args.store)) : failure}\n`,
+    );
     return 1;
   }
   if (server.setAside !== null) {
@@ -108,13 +135,14 @@ export async function main(
     {
       host: server.host,
       port: server.port,
-      state: statePath,
+      ...(args.store === undefined ? { state: statePath } : { store: server.store.description }),
       log: logPath,
+      ...(server.nodeName === null ? {} : { node: server.nodeName }),
       ids: server.store.size,
       maxClients: fit.maxClients,
       version: packageVersion(),
     },
-    `listening on ${server.host}:${server.port}; state ${statePath}, log ${logPath}`,
+    `listening on ${server.host}:${server.port}; ${args.store ? 'store' : 'state'} ${args.store ? server.store.description : statePath}, log ${logPath}`,
   );
   logLiveView(logger, server, args);
   const code = await signals.exit;

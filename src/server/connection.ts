@@ -79,16 +79,24 @@ export class Connection implements Session {
   /** Settles when the socket has closed, whatever the reason. */
   readonly closed = new Promise<void>((resolve) => (this.#resolveClosed = resolve));
 
-  constructor(socket: Socket, number: number, deps: ConnectionDeps) {
+  /** `peer`: the client's address from a PROXY header, when a balancer relays the connection. */
+  constructor(
+    socket: Socket,
+    number: number,
+    deps: ConnectionDeps,
+    peer: { address: string; port: number } | null = null,
+  ) {
     this.number = number;
-    this.address = socket.remoteAddress ?? '';
+    this.address = peer?.address ?? socket.remoteAddress ?? '';
     this.#socket = socket;
     this.#deps = deps;
     this.#decoder = new LineDecoder(deps.limits.maxLineBytes);
     this.#replies = new ReplyQueue((lines) => this.#send(lines));
     this.#log = deps.messageLog.forConnection(number);
-    this.#remote = `${socket.remoteAddress}:${socket.remotePort}`;
-    this.auth = deps.auth?.forConnection(socket.remoteAddress ?? '') ?? null;
+    this.#remote = peer
+      ? `${peer.address}:${peer.port}`
+      : `${socket.remoteAddress}:${socket.remotePort}`;
+    this.auth = deps.auth?.forConnection(this.address) ?? null;
     this.#log.event('open', { remote: this.#remote });
     this.#watch = deps.monitor.opened(number, this.#remote);
     socket.setNoDelay(true);

@@ -14,6 +14,8 @@ import { Store, type StoreOptions } from '../store/store.js';
 import { FileValueStore } from '../store/file-store.js';
 import type { ValueStore } from '../store/value-store.js';
 import { Connection, LINGER_MS } from './connection.js';
+import { PROXY_HEADER_TIMEOUT_MS, readProxyHeader } from '../net/proxy-socket.js';
+import type { ProxyEndpoint } from '../net/proxy-protocol.js';
 import { openSecurity, type SecurityOptions } from './security.js';
 import { listenHttp, type HttpOptions, type HttpSide } from '../http/server.js';
 import { serveHttp } from '../http/side.js';
@@ -44,6 +46,21 @@ export type ServerOptions = {
   security?: SecurityOptions;
   /** The HTTP side (live view, /metrics, health checks) on `host`; omitted or null: none. */
   http?: HttpOptions | null;
+  /** Values in Redis (`--store redis://…`) instead of the state file; omitted or null: the file. */
+  redis?: RedisChoice | null;
+  /** This server in every message-log record; with Redis the default is `host:port`. */
+  nodeName?: string;
+  /** Under `--workers`: this process's number, added to the default node name. */
+  worker?: number;
+  /** Every connection starts with a PROXY v1/v2 header (behind HAProxy); without one it is closed. */
+  proxyProtocol?: boolean;
+};
+
+export type RedisChoice = {
+  url: string;
+  waitReplicas: number;
+  allowVolatile: boolean;
+  timeoutMs: number;
 };
 
 export interface ParityServer {
@@ -52,6 +69,8 @@ export interface ParityServer {
   readonly store: ValueStore;
   /** Where `--repair` renamed an unreadable state file, or null. */
   readonly setAside: string | null;
+  /** The `node` of every message-log record, or null if records carry none (one file store). */
+  readonly nodeName: string | null;
   readonly connections: number;
   /** What the server counts; the HTTP side's live view and /metrics read it. */
   readonly monitor: Monitor;
@@ -114,7 +133,12 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
   }
   const { lock, logFile, store, setAside } = opened;
   server.on('error', (err) => logger.error({ err }, 'server error'));
-  const messageLog = new MessageLog(monitor.tap(logFile));
+  const nodeName =
+    options.nodeName ??
+    (options.redis
+      ? `${address.address}:${address.port}${options.worker ? `/w${options.worker}` : ''}`
+      : null);
+  const messageLog = new MessageLog(monitor.tap(logFile), Date.now, nodeName ?? undefined);
   monitor.store = store;
   if (http !== null) await serveHttp(http, monitor, options.http!);
   const stopSummary = startSummary(monitor, logger);
@@ -150,9 +174,9 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
     },
   };
 
-  serve = (socket: Socket) => {
+  const serveSocket = (socket: Socket, peer: ProxyEndpoint | null = null) => {
     const number = ++connectionCount;
-    const address = socket.remoteAddress ?? '';
+    const address = peer?.address ?? socket.remoteAddress ?? '';
     const fromAddress = perAddress.get(address) ?? 0;
     const reason =
       closing !== null
@@ -168,8 +192,37 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
       return;
     }
     perAddress.set(address, fromAddress + 1);
-    open.add(new Connection(socket, number, deps));
+    open.add(new Connection(socket, number, deps, peer));
   };
+  // Behind a balancer the peer's address is in the PROXY header, read before anything else. A
+  // connection without a valid one is closed; one still silent after the timeout too. Those
+  // waiting count toward --max-clients, so silent peers cannot hold every descriptor.
+  let readingHeader = 0;
+  const serveProxied = (socket: Socket) => {
+    if (open.size + readingHeader >= limits.maxClients) {
+      monitor.refuse('max-clients');
+      refuse(socket, ++connectionCount, messageLog, 'max-clients', lingering);
+      return;
+    }
+    readingHeader++;
+    readProxyHeader(socket, { timeoutMs: PROXY_HEADER_TIMEOUT_MS }).then(
+      (header) => {
+        readingHeader--;
+        // LOCAL: the balancer's own health check, served as itself.
+        serveSocket(socket, header.kind === 'proxy' ? header.source : null);
+      },
+      (err: unknown) => {
+        readingHeader--;
+        socket.on('error', () => {});
+        messageLog.forConnection(++connectionCount).event('refused', {
+          remote: `${socket.remoteAddress}:${socket.remotePort}`,
+          reason: `proxy protocol: ${(err as Error).message}`,
+        });
+        socket.destroy();
+      },
+    );
+  };
+  serve = options.proxyProtocol ? serveProxied : serveSocket;
   for (const socket of early.splice(0)) {
     if (socket.destroyed) continue;
     serve(socket);
@@ -203,7 +256,7 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
       failures.push('message log');
     });
     await http?.close();
-    await lock.release(); // last: the files are final, another server may take them now
+    await lock?.release(); // last: the files are final, another server may take them now
     if (failures.length > 0) throw new Error(`final write of the ${failures.join(' and ')} failed`);
   }
 
@@ -212,6 +265,7 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
     port: address.port,
     store,
     setAside,
+    nodeName,
     get connections() {
       return open.size;
     },
@@ -266,19 +320,25 @@ function refuse(
   socket.resume();
 }
 
-/** The state lock, the message log and the state, in that order; on failure, none stays open. */
+/**
+ * The state lock, the message log and the store, in that order; on failure, none stays open.
+ * With Redis there is no state file, so no lock: many servers share the store.
+ */
 async function openFiles(
   options: ServerOptions,
   onDrain: () => void,
   onCommit: StoreOptions['onCommit'],
 ) {
+  const maxIds = options.limits?.maxIds ?? SERVER_DEFAULTS.maxIds;
   // StrictModes first: files in a folder another user can change are not ours to keep.
   // (The real path where it can be had: a folder that does not exist yet is created 0700 later.)
-  const real = await realFilePath(options.statePath).catch(() => options.statePath);
-  await checkPrivateFolder(dirname(real));
+  if (!options.redis) {
+    const real = await realFilePath(options.statePath).catch(() => options.statePath);
+    await checkPrivateFolder(dirname(real));
+  }
   await checkPrivateFolder(dirname(options.logPath));
   // Before anything touches the state folder: a second server must not even clean its temp files.
-  const lock = await lockStateFile(options.statePath);
+  const lock = options.redis ? null : await lockStateFile(options.statePath);
   let logFile: LogFile;
   try {
     logFile = await LogFile.open(options.logPath, {
@@ -292,10 +352,14 @@ async function openFiles(
       ...(options.logFs ? { fs: options.logFs } : {}),
     });
   } catch (err) {
-    await lock.release();
+    await lock?.release();
     throw err;
   }
   try {
+    if (options.redis) {
+      const store = await openRedis(options.redis, maxIds, logFile, options.logger);
+      return { lock, logFile, store, setAside: null };
+    }
     const store = await Store.open(options.statePath, {
       journal: logFile,
       repair: options.repair ?? false,
@@ -304,11 +368,33 @@ async function openFiles(
       ...options.storeCheckpoint,
       ...(options.storeFs ? { fs: options.storeFs } : {}),
     });
-    const maxIds = options.limits?.maxIds ?? SERVER_DEFAULTS.maxIds;
     return { lock, logFile, store: new FileValueStore(store, maxIds), setAside: store.setAside };
   } catch (err) {
     await logFile.close().catch(() => {});
-    await lock.release();
+    await lock?.release();
     throw err;
   }
+}
+
+/**
+ * The Redis store, loaded only when asked for: `npm start` on the file store never loads a Redis
+ * client. Every value a server acknowledges is in Redis; the message log is still this server's
+ * own, and each write waits for its request line to be flushed there too (protocol.md).
+ */
+async function openRedis(
+  choice: RedisChoice,
+  maxIds: number,
+  log: LogFile,
+  logger: Logger | undefined,
+): Promise<ValueStore> {
+  const { openRedisStore } = await import('../store/redis/redis-store.js');
+  return openRedisStore(choice.url, {
+    maxIds,
+    timeoutMs: choice.timeoutMs,
+    waitReplicas: choice.waitReplicas,
+    allowVolatile: choice.allowVolatile,
+    journal: log,
+    info: (details, message) => logger?.info(details, message),
+    warn: (details, message) => logger?.warn(details, message),
+  });
 }
