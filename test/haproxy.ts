@@ -1,4 +1,5 @@
 import t, { type Test } from 'tap';
+import { renderHaproxyConfig } from '../src/cluster/haproxy-config.js';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -151,25 +152,16 @@ async function startBackend(t: TestLike, name: string): Promise<Backend> {
   return backend;
 }
 
-// Dropping root (chroot, user, group) needs root: without it, those lines are left out.
 const ROOT_USER = process.getuid?.() === 0;
-const keep = (line: string) => ROOT_USER || !/^\s*(chroot|user|group)\s/.test(line);
 
 /** The file, with only its addresses moved to this test's loopback ports and temp folder. */
-function deriveConfig(frontendPort: number, backends: Backend[], statsPath: string): string {
-  let server = 0;
-  const lines = CONFIG.split('\n')
-    .filter(keep)
-    .map((line) =>
-      line
-        .replace(/^(\s*bind\s+)\S+/, `$1127.0.0.1:${frontendPort}`)
-        .replace(/^(\s*server\s+\S+\s+)\S+/, (_, head: string) => {
-          return `${head}127.0.0.1:${backends[server++]!.port}`;
-        })
-        .replace(/^(\s*stats socket\s+)\S+/, `$1${statsPath}`),
-    );
-  return lines.join('\n');
-}
+const deriveConfig = (frontendPort: number, backends: Backend[], statsPath: string) =>
+  renderHaproxyConfig(CONFIG, {
+    frontendPort,
+    serverPorts: backends.map((b) => b.port),
+    statsPath,
+    root: ROOT_USER,
+  });
 
 type Balancer = { port: number; statsPath: string; stderr(): string };
 
@@ -272,7 +264,9 @@ t.test('the real HAProxy with this file', { skip: missing }, async (t: Test) => 
 
   t.test('the derived file differs only in addresses', async (t) => {
     const derived = deriveConfig(1, backends, '/x').split('\n');
-    const original = CONFIG.split('\n').filter(keep);
+    const original = CONFIG.split('\n').filter(
+      (line) => ROOT_USER || !/^\s*(chroot|user|group)\s/.test(line),
+    );
     if (!ROOT_USER) t.comment('not root: chroot, user and group left out');
     t.equal(derived.length, original.length);
     const changed = derived.filter((line, i) => line !== original[i]);
@@ -345,4 +339,21 @@ t.test('the real HAProxy with this file', { skip: missing }, async (t: Test) => 
     if (t.passing()) return;
     t.comment(`haproxy stderr:\n${balancer.stderr()}`);
   });
+});
+
+t.test('the derived file has one server line per server, however many', async (t) => {
+  for (const ports of [[7001], [7001, 7002, 7003, 7004, 7005]]) {
+    const derived = renderHaproxyConfig(CONFIG, {
+      frontendPort: 7000,
+      serverPorts: ports,
+      statsPath: '/s',
+      root: true,
+    });
+    const servers = derived.split('\n').filter((l) => /^\s*server\s/.test(l));
+    t.same(
+      servers.map((l) => l.trim().split(/\s+/).slice(1, 3)),
+      ports.map((p, i) => [`parity${i + 1}`, `127.0.0.1:${p}`]),
+    );
+    t.match(derived, /\n\s*chroot /, 'as root, the file keeps chroot');
+  }
 });
