@@ -1,10 +1,12 @@
 import t, { type Test } from 'tap';
 import { renderHaproxyConfig } from '../src/cluster/haproxy-config.js';
+import { showStat } from '../src/cluster/haproxy-stats.js';
+import { findTool } from '../src/cluster/tools.js';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { SERVER_DEFAULTS } from '../src/limits.js';
 import type { ProxyHeader } from '../src/net/proxy-protocol.js';
@@ -20,11 +22,8 @@ import { ROOT, tempDir, unusedPort, type TestLike } from './fixtures/server.js';
 const CONFIG_PATH = join(ROOT, 'deploy/haproxy.cfg');
 const CONFIG = readFileSync(CONFIG_PATH, 'utf8');
 
-// Debian installs it in /usr/sbin, which is not on a normal user's PATH.
-const HAPROXY =
-  [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin']
-    .map((dir) => join(dir, 'haproxy'))
-    .find((path) => existsSync(path)) ?? 'haproxy';
+// Debian installs it in /usr/sbin, which is not on a normal user's PATH: findTool looks there too.
+const HAPROXY = findTool('haproxy', process.env.PATH ?? '') ?? 'haproxy';
 const missing =
   HAPROXY === 'haproxy' && process.env.CI !== 'true'
     ? 'haproxy is not installed (CI installs it)'
@@ -198,25 +197,6 @@ async function startBalancer(t: TestLike, backends: Backend[]): Promise<Balancer
   failed.catch(() => {}); // once running, its exit (teardown) is no failure
   await Promise.race([Promise.all(backends.map((b) => b.nextCheck())), failed]);
   return { port, statsPath, stderr: () => stderr };
-}
-
-/** One command on HAProxy's stats socket; it answers and closes. */
-async function statsCommand(path: string, command: string): Promise<string> {
-  const socket = connect(path);
-  socket.write(`${command}\n`);
-  let out = '';
-  for await (const chunk of socket) out += String(chunk);
-  return out;
-}
-
-/** `show stat` as one record per proxy and server, by column name. */
-async function showStat(path: string): Promise<Array<Record<string, string>>> {
-  const [head = '', ...rows] = (await statsCommand(path, 'show stat')).trim().split('\n');
-  const columns = head.replace(/^# /, '').split(',');
-  return rows.map((row) => {
-    const cells = row.split(',');
-    return Object.fromEntries(columns.map((c, i) => [c, cells[i] ?? '']));
-  });
 }
 
 /**
