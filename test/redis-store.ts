@@ -237,6 +237,21 @@ t.test('Redis persistence settings decide what OK means', { skip }, async (t) =>
   });
 });
 
+t.test('a Redis that refuses SCRIPT LOAD: every write is ERR STORAGE', { skip }, async (t) => {
+  const redis = await startRedis(t, {
+    args: [
+      ...['--user', 'default', 'off'],
+      ...['--user', 'parity', 'on', '>s3cret', '~*', '&*', '+@all', '-script|load'],
+    ],
+  });
+  const warned: string[] = [];
+  const store = await open(t, `redis://parity:s3cret@127.0.0.1:${redis.port}/0`, {
+    warn: (_, m) => warned.push(m),
+  });
+  t.equal(await codeOf(store.claim('alice', holder())), 'NOSCRIPT', "Redis's own code");
+  t.same(warned, ['Redis refused SCRIPT LOAD', 'Redis refused SCRIPT LOAD']);
+});
+
 t.test('--redis-wait: OK only once replicas have the write', { skip }, async (t) => {
   const primary = await startRedis(t);
   t.test('with no replica, a write is ERR STORAGE (EREPLICAS)', async (t) => {

@@ -65,7 +65,8 @@ export class RedisStore implements ValueStore {
   /** Connected, and the scripts loaded ahead of any call on this connection. */
   #ready = false;
   #opened = false;
-  #lastError: Error | null = null;
+  /** Why the command connection is not usable, when it is not: the last error, or a close. */
+  #down = 'not connected yet';
   #closing: Promise<void> | null = null;
   #durability = '';
 
@@ -88,13 +89,14 @@ export class RedisStore implements ValueStore {
       wait: (replicas, ms) =>
         this.#gate.send(() => this.#commands.call('WAIT', replicas, ms) as Promise<number>),
     });
-    this.#commands.on('error', (err: Error) => (this.#lastError = err));
+    this.#commands.on('error', (err: Error) => (this.#down = err.message));
     this.#commands.on('ready', () => this.#connected());
     this.#commands.on('close', () => this.#disconnected());
     // Its failures are the command connection's too, and logged there; ioredis resubscribes.
     this.#subscriber.on('error', () => {});
-    this.#subscriber.on('message', (channel: string, message: string) => {
-      const claim = channel === TAKEOVER_CHANNEL ? parseAnnouncement(message) : null;
+    // TAKEOVER_CHANNEL is the only channel it subscribes to.
+    this.#subscriber.on('message', (_channel: string, message: string) => {
+      const claim = parseAnnouncement(message);
       if (claim !== null) this.#claims.announced(claim.id, claim.epoch, claim.token);
     });
   }
@@ -107,24 +109,26 @@ export class RedisStore implements ValueStore {
     const store = new RedisStore(parseRedisUrl(url), options);
     const clock = options.clock ?? realClock;
     const ms = options.openTimeoutMs ?? REDIS_STORE_DEFAULTS.openTimeoutMs;
-    let timer: ReturnType<Clock['setTimeout']> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = clock.setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-    });
     try {
-      await Promise.race([store.#open(), timeout]);
-      return store;
+      await new Promise<void>((resolve, reject) => {
+        const timer = clock.setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+        store.#open().then(
+          () => (clock.clearTimeout(timer), resolve()),
+          (err: unknown) => (clock.clearTimeout(timer), reject(err)),
+        );
+      });
     } catch (err) {
       store.#disconnect();
-      const reason = store.#lastError?.message ?? (err as Error).message;
+      const reason = (err as Error).message;
       throw new Error(`cannot use the Redis store ${store.description}: ${reason}`, { cause: err });
-    } finally {
-      clock.clearTimeout(timer!);
     }
+    return store;
   }
 
   async #open(): Promise<void> {
-    await Promise.all([this.#commands.connect(), this.#subscriber.connect()]);
+    await Promise.all([this.#commands.connect(), this.#subscriber.connect()]).catch(() => {
+      throw new Error(this.#down); // ioredis only says "Connection is closed."
+    });
     const persistence = await readPersistence(this.#commands);
     const verdict = durability(persistence, this.#options);
     const details = {
@@ -132,10 +136,7 @@ export class RedisStore implements ValueStore {
       ...persistence,
       waitReplicas: this.#options.waitReplicas,
     };
-    if (verdict.level === 'refuse') {
-      this.#lastError = new Error(verdict.message);
-      throw this.#lastError;
-    }
+    if (verdict.level === 'refuse') throw new Error(verdict.message);
     this.#durability = verdict.message;
     (verdict.level === 'warn' ? this.#options.warn : this.#options.info)?.(
       details,
@@ -143,7 +144,6 @@ export class RedisStore implements ValueStore {
     );
     this.#size = await this.#commands.dbsize();
     await this.#subscriber.subscribe(TAKEOVER_CHANNEL);
-    this.#lastError = null;
     this.#opened = true;
   }
 
@@ -234,8 +234,7 @@ export class RedisStore implements ValueStore {
     try {
       if (this.#closing !== null) throw new StorageError('ECLOSED', 'the store is closed');
       if (!this.#ready) {
-        const why = this.#lastError?.message ?? 'connecting';
-        throw new StorageError('EREDISDOWN', `not connected to Redis (${why})`);
+        throw new StorageError('EREDISDOWN', `not connected to Redis (${this.#down})`);
       }
       reply = this.#gate.send(send);
     } catch (err) {
@@ -269,7 +268,7 @@ export class RedisStore implements ValueStore {
       });
     }
     this.#ready = true;
-    this.#lastError = null;
+    this.#down = 'the connection closed'; // unless an error says more
     if (this.#opened && this.#closing === null) {
       this.#options.info?.({ store: this.description }, 'reconnected to Redis');
     }
@@ -280,7 +279,7 @@ export class RedisStore implements ValueStore {
     this.#ready = false;
     if (wasReady && this.#opened && this.#closing === null) {
       this.#options.warn?.(
-        { store: this.description, err: this.#lastError?.message ?? 'closed' },
+        { store: this.description, err: this.#down },
         'lost the connection to Redis; calls are ERR STORAGE until it is back',
       );
     }

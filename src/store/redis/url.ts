@@ -19,7 +19,7 @@ export class RedisUrlError extends Error {
 export const DEFAULT_REDIS_PORT = 6379;
 
 /** Redis's own bound on `databases` is a 32-bit int; anything larger is a typo. */
-const DB_RE = /^\/(0|[1-9][0-9]{0,8})?$/;
+const DB_RE = /^(?:\/(0|[1-9][0-9]{0,8})?)?$/;
 
 export function parseRedisUrl(text: string): RedisTarget {
   let url: URL;
