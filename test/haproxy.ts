@@ -1,10 +1,8 @@
 import t, { type Test } from 'tap';
 import { renderHaproxyConfig } from '../src/cluster/haproxy-config.js';
-import { showStat } from '../src/cluster/haproxy-stats.js';
-import { findTool } from '../src/cluster/tools.js';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -13,21 +11,21 @@ import type { ProxyHeader } from '../src/net/proxy-protocol.js';
 import { readProxyHeader } from '../src/net/proxy-socket.js';
 import { LineDecoder } from '../src/protocol/decoder.js';
 import { ROOT, tempDir, unusedPort, type TestLike } from './fixtures/server.js';
+import {
+  HAPROXY,
+  HAPROXY_CONFIG as CONFIG,
+  haproxyMissing,
+  ROOT_USER,
+  showStat,
+} from './fixtures/haproxy.js';
+
+const CONFIG_PATH = join(ROOT, 'deploy/haproxy.cfg');
+const missing = haproxyMissing();
 
 // deploy/haproxy.cfg is checked by the real HAProxy: `haproxy -c`, then a live run of the file
 // with only its addresses changed, in front of small backends that read the PROXY header with
 // readProxyHeader. CI (CI=true) installs haproxy and always runs these; on a machine without it,
 // they are skipped with the reason, as test/deploy.ts does for its tools.
-
-const CONFIG_PATH = join(ROOT, 'deploy/haproxy.cfg');
-const CONFIG = readFileSync(CONFIG_PATH, 'utf8');
-
-// Debian installs it in /usr/sbin, which is not on a normal user's PATH: findTool looks there too.
-const HAPROXY = findTool('haproxy', process.env.PATH ?? '') ?? 'haproxy';
-const missing =
-  HAPROXY === 'haproxy' && process.env.CI !== 'true'
-    ? 'haproxy is not installed (CI installs it)'
-    : false;
 
 /** The arguments of every line with this keyword, in order (a keyword may repeat). */
 const directive = (text: string, keyword: string) =>
@@ -150,8 +148,6 @@ async function startBackend(t: TestLike, name: string): Promise<Backend> {
   });
   return backend;
 }
-
-const ROOT_USER = process.getuid?.() === 0;
 
 /** The file, with only its addresses moved to this test's loopback ports and temp folder. */
 const deriveConfig = (frontendPort: number, backends: Backend[], statsPath: string) =>
