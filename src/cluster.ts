@@ -86,7 +86,8 @@ async function stopAll(): Promise<void> {
 async function startRedis(redisServer: string, dir: string, signalled: Promise<unknown>) {
   const port = await freePort();
   const ready = deferred<true>();
-  const proc = launch('redis', redisServer, redisServerArgs(port, dir), (line) => {
+  const args = ['--port', String(port), ...redisServerArgs(dir)];
+  const proc = launch('redis', redisServer, args, (line) => {
     if (REDIS_READY.test(line)) ready.resolve(true);
   });
   stages.push({ procs: [proc], signal: 'SIGTERM', ms: STOP_MS.redis });
@@ -113,10 +114,15 @@ async function startServer(
   });
   stage.procs.push(proc);
   const where = await whenReady(proc, ready.promise, signalled);
-  return where && { name, pid: proc.child.pid!, log, proc, ...where };
+  return where && { name, log, proc, ...where };
 }
 
-async function startHaproxy(haproxy: string, dir: string, serverPorts: number[]) {
+async function startHaproxy(
+  haproxy: string,
+  dir: string,
+  serverPorts: number[],
+  signalled: Promise<unknown>,
+) {
   const port = await freePort();
   const statsPath = join(dir, 'haproxy.sock');
   const config = join(dir, 'haproxy.cfg');
@@ -131,44 +137,49 @@ async function startHaproxy(haproxy: string, dir: string, serverPorts: number[])
   const up = await untilServersUp(statsPath, 'parity', SERVERS, {
     timeoutMs: UP_TIMEOUT_MS,
     pollMs: UP_POLL_MS,
-    gone: proc.exited,
+    gone: Promise.race([proc.exited, signalled]),
   });
   return up ? { proc, port, statsPath, config } : null;
 }
 
-async function run(tools: { redis: string; haproxy: string }, dir: string, kept: boolean) {
-  let signal: string | null = null;
-  const signalled = firstSignal('SIGINT', 'SIGTERM').then((s) => {
-    signal = s;
-    // While the others stop, a second Ctrl-C exits at once (the exit handlers kill them).
+/** The first SIGINT or SIGTERM, once it has come; after it, a second Ctrl-C exits at once. */
+function watchSignals() {
+  const watch = {
+    signal: null as NodeJS.Signals | null,
+    signalled: firstSignal('SIGINT', 'SIGTERM'),
+  };
+  void watch.signalled.then((s) => {
+    watch.signal = s;
+    // The exit handlers then kill what is still running.
     process.once('SIGINT', () => process.exit(130));
   });
+  return watch;
+}
+type Signals = ReturnType<typeof watchSignals>;
+
+/** Starts everything, in order; null if a part did not start (or a signal came first). */
+async function startAll(tools: { redis: string; haproxy: string }, dir: string, s: Signals) {
   const failed = (what: string) => {
-    process.stdout.write(`\n${signal ?? what}: stopping what started\n`);
-    return signal === null ? 1 : 0;
+    process.stdout.write(`\n${s.signal ?? what}: stopping what started\n`);
+    return null;
   };
   const redisDir = join(dir, 'redis');
   await mkdir(redisDir, { recursive: true, mode: 0o700 });
-  const redis = await startRedis(tools.redis, redisDir, signalled);
+  const redis = await startRedis(tools.redis, redisDir, s.signalled);
   if (redis === null) return failed('redis-server did not start');
   const store = `redis://127.0.0.1:${redis.port}/0`;
   const serverStage: Stage = { procs: [], signal: 'SIGTERM', ms: STOP_MS.server };
   stages.push(serverStage);
-  const started = SERVERS.map((name) => {
+  const started = SERVERS.map(async (name) => {
     const log = join(dir, `${name}.log`);
     // The logs are per run, as the demo's is; the values in Redis stay.
-    return rm(log, { force: true }).then(() =>
-      startServer(name, store, log, serverStage, signalled),
-    );
+    await rm(log, { force: true });
+    return startServer(name, store, log, serverStage, s.signalled);
   });
-  const servers = await Promise.all(started);
-  if (servers.some((s) => s === null)) return failed('a server did not start');
-  const ready = servers.filter((s) => s !== null);
-  const haproxy = await startHaproxy(
-    tools.haproxy,
-    dir,
-    ready.map((s) => s.port),
-  );
+  const servers = (await Promise.all(started)).filter((server) => server !== null);
+  if (servers.length < SERVERS.length) return failed('a server did not start');
+  const ports = servers.map((server) => server.port);
+  const haproxy = await startHaproxy(tools.haproxy, dir, ports, s.signalled);
   if (haproxy === null) return failed('HAProxy did not see every server up');
   const clients = IDS.map((id) => {
     const args = ['bin/client', '--id', id, '--port', String(haproxy.port)];
@@ -181,30 +192,41 @@ async function run(tools: { redis: string; haproxy: string }, dir: string, kept:
     return proc;
   });
   stages.push({ procs: clients, signal: 'SIGINT', ms: STOP_MS.client });
+  return { redis: { ...redis, dir: redisDir }, servers, haproxy, clients };
+}
+
+async function run(
+  tools: { redis: string; haproxy: string },
+  dir: string,
+  kept: boolean,
+  s: Signals,
+) {
+  const started = await startAll(tools, dir, s);
+  if (started === null) return s.signal === null ? 1 : 0;
+  const { redis, servers, haproxy, clients } = started;
   const pid = (p: Proc) => p.child.pid!;
   process.stdout.write(
     clusterTable({
       dir,
       kept,
-      redis: { pid: pid(redis.proc), port: redis.port, dir: redisDir },
-      servers: ready,
+      redis: { pid: pid(redis.proc), ...redis },
+      servers: servers.map((server) => ({ pid: pid(server.proc), ...server })),
       haproxy: { pid: pid(haproxy.proc), ...haproxy },
       clients: clients.map((c) => ({ name: c.name, pid: pid(c) })),
     }),
   );
-  const infra = [redis.proc, ...serverStage.procs, haproxy.proc];
-  const ended = await Promise.race([
-    signalled.then(() => signal!),
-    ...infra.map((p) => p.exited.then(() => `${p.name} exited`)),
+  // Until Ctrl-C, or until a part other than a client stops by itself.
+  const parts = [redis.proc, ...servers.map((server) => server.proc), haproxy.proc];
+  const died = await Promise.race([
+    s.signalled.then(() => null),
+    ...parts.map((p) => p.exited.then(() => p.name)),
   ]);
-  process.stdout.write(`\n${ended}: stopping the clients, HAProxy, the servers, then Redis\n`);
+  const why = died === null ? s.signal : `${died} exited`;
+  process.stdout.write(`\n${why}: stopping the clients, HAProxy, the servers, then Redis\n`);
   await stopAll();
-  await printLastValues(
-    clients,
-    ready.map((s) => ({ path: s.log, node: s.name })),
-    WIDTH,
-  );
-  return ended.endsWith('exited') ? 1 : 0;
+  const logs = servers.map((server) => ({ path: server.log, node: server.name }));
+  await printLastValues(clients, logs, WIDTH);
+  return died === null ? 0 : 1;
 }
 
 async function main(): Promise<number> {
@@ -213,6 +235,7 @@ async function main(): Promise<number> {
     process.stderr.write(`${tools.missing}\n`);
     return 1;
   }
+  const signals = watchSignals();
   const given = process.env['PARITY_CLUSTER_DIR'];
   const dir = given ? resolve(given) : await mkdtemp(join(tmpdir(), 'parity-cluster-'));
   await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -221,9 +244,9 @@ async function main(): Promise<number> {
   process.on('exit', () => {
     if (!given) rmSync(dir, { recursive: true, force: true });
   });
-  const { found } = tools;
+  const found = { redis: tools.found['redis-server'], haproxy: tools.found.haproxy };
   try {
-    return await run({ redis: found['redis-server'], haproxy: found.haproxy }, dir, !!given);
+    return await run(found, dir, given !== undefined, signals);
   } finally {
     await stopAll();
     if (given) process.stdout.write(`\nkept ${dir}\n`);
