@@ -71,7 +71,7 @@ async function underLoad(port: number, clients: CheckedClient[], during: () => P
   await Promise.all(runs);
 }
 
-if (missing) t.skip(missing);
+if (missing) t.plan(0, missing);
 else {
   const redis = await startRedis(t, { args: ['--databases', '1000'] });
 
