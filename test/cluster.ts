@@ -231,7 +231,8 @@ else {
     let flooding = true;
     const pump = (async () => {
       while (flooding && !flood.ended) {
-        if (!flood.socket.write(batch)) await once(flood.socket, 'drain');
+        if (!flood.socket.write(batch))
+          await Promise.race([once(flood.socket, 'drain'), once(flood.socket, 'close')]);
       }
     })();
     let before = 0;
