@@ -23,6 +23,8 @@ import {
 } from './fixtures/server.js';
 
 t.setTimeout(120_000);
+/** `npm run test:soak` (PARITY_SOAK=1, also run by CI) freezes Redis for the issue's 10 s. */
+const FREEZE_MS = process.env.PARITY_SOAK ? 10_000 : 3_000;
 const missing = redisMissing() || haproxyMissing();
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 let databases = 0;
@@ -71,7 +73,7 @@ async function underLoad(port: number, clients: CheckedClient[], during: () => P
   await Promise.all(runs);
 }
 
-if (missing) t.skip(missing);
+if (missing) t.plan(0, missing);
 else {
   const redis = await startRedis(t, { args: ['--databases', '1000'] });
 
@@ -220,7 +222,7 @@ else {
       t.equal(await redisValue(own.url, c.id), c.acked, `${c.id}: stored = last OK`);
   });
 
-  t.test('Redis frozen for 10 s: ERR STORAGE after the timeout, bounded, no crash', async (t) => {
+  t.test(`Redis frozen for ${FREEZE_MS / 1000} s: ERR STORAGE after the timeout, bounded, no crash`, async (t) => {
     const own = await startRedis(t);
     const server = await childServer(t, own.url, 'f', ['--store-timeout-ms', '300']);
     const clients = Array.from({ length: 20 }, (_, i) => new CheckedClient(`f${i}`));
@@ -231,7 +233,8 @@ else {
     let flooding = true;
     const pump = (async () => {
       while (flooding && !flood.ended) {
-        if (!flood.socket.write(batch)) await once(flood.socket, 'drain');
+        if (!flood.socket.write(batch))
+          await Promise.race([once(flood.socket, 'drain'), once(flood.socket, 'close')]);
       }
     })();
     let before = 0;
@@ -240,7 +243,7 @@ else {
       await sleep(500);
       before = rssOf(server.pid);
       own.stop();
-      for (let i = 0; i < 20; i++) {
+      for (let i = 0; i < FREEZE_MS / 500; i++) {
         await sleep(500);
         peak = Math.max(peak, rssOf(server.pid));
       }

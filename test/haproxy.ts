@@ -1,8 +1,7 @@
 import t, { type Test } from 'tap';
 import { renderHaproxyConfig } from '../src/cluster/haproxy-config.js';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -10,13 +9,14 @@ import { SERVER_DEFAULTS } from '../src/limits.js';
 import type { ProxyHeader } from '../src/net/proxy-protocol.js';
 import { readProxyHeader } from '../src/net/proxy-socket.js';
 import { LineDecoder } from '../src/protocol/decoder.js';
-import { ROOT, tempDir, unusedPort, type TestLike } from './fixtures/server.js';
+import { ROOT, type TestLike } from './fixtures/server.js';
 import {
   HAPROXY,
   HAPROXY_CONFIG as CONFIG,
   haproxyMissing,
   ROOT_USER,
   showStat,
+  startHaproxy,
 } from './fixtures/haproxy.js';
 
 const CONFIG_PATH = join(ROOT, 'deploy/haproxy.cfg');
@@ -158,42 +158,14 @@ const deriveConfig = (frontendPort: number, backends: Backend[], statsPath: stri
     root: ROOT_USER,
   });
 
-type Balancer = { port: number; statsPath: string; stderr(): string };
-
-async function startBalancer(t: TestLike, backends: Backend[]): Promise<Balancer> {
-  const dir = tempDir(t);
-  const port = await unusedPort();
-  const statsPath = join(dir, 'admin.sock');
-  const configPath = join(dir, 'haproxy.cfg');
-  writeFileSync(configPath, deriveConfig(port, backends, statsPath));
-  // -db: stay in the foreground. -n: the file's maxconn (30,000) makes HAProxy raise its descriptor
-  // limit to ~60,000 or refuse to start, more than a test machine may grant; this test opens a
-  // handful of connections, so cap it here and leave the file as written (haproxy -c checked it).
-  const child = spawn(HAPROXY, ['-db', '-n', '1000', '-f', configPath], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const killOnExit = () => child.kill('SIGKILL');
-  process.once('exit', killOnExit);
-  const exited = once(child, 'exit');
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += String(d)));
-  child.stdout.resume(); // its traffic log: one line per connection
-  t.teardown(async () => {
-    process.off('exit', killOnExit);
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      await exited;
-    }
-  });
-  // It binds the frontend before it starts checking: once every backend has answered a check,
-  // clients can connect.
-  const failed = exited.then(() => {
-    throw new Error(`haproxy exited: ${stderr}`);
-  });
-  failed.catch(() => {}); // once running, its exit (teardown) is no failure
-  await Promise.race([Promise.all(backends.map((b) => b.nextCheck())), failed]);
-  return { port, statsPath, stderr: () => stderr };
-}
+// It binds the frontend before it starts checking: once every backend has answered a check,
+// clients can connect.
+const startBalancer = (t: TestLike, backends: Backend[]) =>
+  startHaproxy(
+    t,
+    backends.map((b) => b.port),
+    () => Promise.all(backends.map((b) => b.nextCheck())),
+  );
 
 /**
  * Resolves once HAProxy counts `n` current connections on each server. A client's close reaches

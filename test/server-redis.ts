@@ -7,7 +7,7 @@ import t from 'tap';
 import { redisMissing, startRedis } from './fixtures/redis.js';
 
 const missing = redisMissing();
-if (missing) t.skip(missing);
+if (missing) t.plan(0, missing);
 else {
   const redis = await startRedis(t, { args: ['--databases', '1000'] });
   process.env.PARITY_TEST_REDIS = redis.url;

@@ -4,14 +4,14 @@ import { existsSync, promises as fsp, readFileSync, writeFileSync } from 'node:f
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { failingDiskFs, overrideHandle } from './fixtures/failing-fs.js';
-import { LineClient, readLog, startTestServer, tempDir, TEST_REDIS } from './fixtures/server.js';
+import { LineClient, readLog, startTestServer, tempDir, testRedis } from './fixtures/server.js';
 import { parseReply } from '../src/protocol/replies.js';
 import { startServer } from '../src/server/server.js';
 import { readDurable } from '../src/store/recover.js';
 import { StateFileError } from '../src/store/state-file.js';
 
 /** Tests of the file store itself (its files, lock and disk faults): not run again on Redis. */
-const fileOnly = { skip: TEST_REDIS ? 'the file store only: this run is on Redis' : false };
+const fileOnly = { skip: testRedis() ? 'the file store only: this run is on Redis' : false };
 
 t.test('a session: every verb, any case, blank lines get nothing', async (t) => {
   const { port } = await startTestServer(t);
@@ -302,23 +302,27 @@ t.test(
   },
 );
 
-t.test('one server per state file: a second is refused and changes nothing', fileOnly, async (t) => {
-  const first = await startTestServer(t);
-  const c = await LineClient.connect(t, first.port);
-  t.same(await c.request('HELLO one', 'VALUE 4'), ['VALUE 0', 'OK 4']);
-  const temp = `${first.statePath}.tmp-999999-1`; // an unfinished write the first server owns
-  await fsp.writeFile(temp, '{}');
-  await t.rejects(
-    startServer({ port: 0, statePath: first.statePath, logPath: `${first.logPath}.2` }),
-    { message: new RegExp(`in use by another Parity server \\(pid ${process.pid}\\)`) },
-  );
-  t.ok(existsSync(temp), 'the refused server did not clean the first one’s files');
-  t.same(await c.request('VALUE 5'), ['OK 5'], 'the first server carries on');
-  await first.server.close();
-  const second = await startTestServer(t, { statePath: first.statePath });
-  const d = await LineClient.connect(t, second.port);
-  t.same(await d.request('HELLO one'), ['VALUE 5'], 'once it has stopped, the file is free');
-});
+t.test(
+  'one server per state file: a second is refused and changes nothing',
+  fileOnly,
+  async (t) => {
+    const first = await startTestServer(t);
+    const c = await LineClient.connect(t, first.port);
+    t.same(await c.request('HELLO one', 'VALUE 4'), ['VALUE 0', 'OK 4']);
+    const temp = `${first.statePath}.tmp-999999-1`; // an unfinished write the first server owns
+    await fsp.writeFile(temp, '{}');
+    await t.rejects(
+      startServer({ port: 0, statePath: first.statePath, logPath: `${first.logPath}.2` }),
+      { message: new RegExp(`in use by another Parity server \\(pid ${process.pid}\\)`) },
+    );
+    t.ok(existsSync(temp), 'the refused server did not clean the first one’s files');
+    t.same(await c.request('VALUE 5'), ['OK 5'], 'the first server carries on');
+    await first.server.close();
+    const second = await startTestServer(t, { statePath: first.statePath });
+    const d = await LineClient.connect(t, second.port);
+    t.same(await d.request('HELLO one'), ['VALUE 5'], 'once it has stopped, the file is free');
+  },
+);
 
 t.test('a start that fails after taking the lock releases it', fileOnly, async (t) => {
   const dir = tempDir(t);

@@ -12,6 +12,7 @@ import { realFilePath } from '../fs/real-path.js';
 import { lockStateFile } from '../store/state-lock.js';
 import { Store, type StoreOptions } from '../store/store.js';
 import { FileValueStore } from '../store/file-store.js';
+import { LoggedStore } from '../store/logged-store.js';
 import type { ValueStore } from '../store/value-store.js';
 import { Connection, LINGER_MS } from './connection.js';
 import { PROXY_HEADER_TIMEOUT_MS, readProxyHeader } from '../net/proxy-socket.js';
@@ -388,13 +389,13 @@ async function openRedis(
   logger: Logger | undefined,
 ): Promise<ValueStore> {
   const { openRedisStore } = await import('../store/redis/redis-store.js');
-  return openRedisStore(choice.url, {
+  const store = await openRedisStore(choice.url, {
     maxIds,
     timeoutMs: choice.timeoutMs,
     waitReplicas: choice.waitReplicas,
     allowVolatile: choice.allowVolatile,
-    journal: log,
-    info: (details, message) => logger?.info(details, message),
-    warn: (details, message) => logger?.warn(details, message),
+    info: (details: Record<string, unknown>, message: string) => logger?.info(details, message),
+    warn: (details: Record<string, unknown>, message: string) => logger?.warn(details, message),
   });
+  return new LoggedStore(store, log);
 }
