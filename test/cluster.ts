@@ -222,52 +222,55 @@ else {
       t.equal(await redisValue(own.url, c.id), c.acked, `${c.id}: stored = last OK`);
   });
 
-  t.test(`Redis frozen for ${FREEZE_MS / 1000} s: ERR STORAGE after the timeout, bounded, no crash`, async (t) => {
-    const own = await startRedis(t);
-    const server = await childServer(t, own.url, 'f', ['--store-timeout-ms', '300']);
-    const clients = Array.from({ length: 20 }, (_, i) => new CheckedClient(`f${i}`));
-    // And one peer that pipelines writes as fast as it can, without reading, the whole time.
-    const flood = await LineClient.connect(t, server.port);
-    flood.send('HELLO flood\n');
-    const batch = Array.from({ length: 1_000 }, (_, i) => `VALUE ${i % 100}\n`).join('');
-    let flooding = true;
-    const pump = (async () => {
-      while (flooding && !flood.ended) {
-        if (!flood.socket.write(batch))
-          await Promise.race([once(flood.socket, 'drain'), once(flood.socket, 'close')]);
-      }
-    })();
-    let before = 0;
-    let peak = 0;
-    await underLoad(server.port, clients, async () => {
-      await sleep(500);
-      before = rssOf(server.pid);
-      own.stop();
-      for (let i = 0; i < FREEZE_MS / 500; i++) {
+  t.test(
+    `Redis frozen for ${FREEZE_MS / 1000} s: ERR STORAGE after the timeout, bounded, no crash`,
+    async (t) => {
+      const own = await startRedis(t);
+      const server = await childServer(t, own.url, 'f', ['--store-timeout-ms', '300']);
+      const clients = Array.from({ length: 20 }, (_, i) => new CheckedClient(`f${i}`));
+      // And one peer that pipelines writes as fast as it can, without reading, the whole time.
+      const flood = await LineClient.connect(t, server.port);
+      flood.send('HELLO flood\n');
+      const batch = Array.from({ length: 1_000 }, (_, i) => `VALUE ${i % 100}\n`).join('');
+      let flooding = true;
+      const pump = (async () => {
+        while (flooding && !flood.ended) {
+          if (!flood.socket.write(batch))
+            await Promise.race([once(flood.socket, 'drain'), once(flood.socket, 'close')]);
+        }
+      })();
+      let before = 0;
+      let peak = 0;
+      await underLoad(server.port, clients, async () => {
         await sleep(500);
-        peak = Math.max(peak, rssOf(server.pid));
-      }
-      own.cont();
-      await sleep(1_500);
-    });
-    flooding = false;
-    flood.socket.destroy();
-    await pump.catch(() => {});
-    t.ok(
-      peak - before < 100 * 1024 * 1024,
-      `RSS grew ${((peak - before) / 1048576).toFixed(1)} MiB while frozen (< 100 MiB)`,
-    );
-    t.ok(
-      clients.some((c) => c.storageErrors > 0),
-      'ERR STORAGE while frozen',
-    );
-    t.same(
-      clients.flatMap((c) => c.problems),
-      [],
-      '0 acknowledged values lost',
-    );
-    t.equal(server.child.exitCode, null, 'the server is still running');
-    const probe = await LineClient.connect(t, server.port);
-    t.same(await probe.request('HELLO f0'), [`VALUE ${clients[0]!.acked}`], 'and serving');
-  });
+        before = rssOf(server.pid);
+        own.stop();
+        for (let i = 0; i < FREEZE_MS / 500; i++) {
+          await sleep(500);
+          peak = Math.max(peak, rssOf(server.pid));
+        }
+        own.cont();
+        await sleep(1_500);
+      });
+      flooding = false;
+      flood.socket.destroy();
+      await pump.catch(() => {});
+      t.ok(
+        peak - before < 100 * 1024 * 1024,
+        `RSS grew ${((peak - before) / 1048576).toFixed(1)} MiB while frozen (< 100 MiB)`,
+      );
+      t.ok(
+        clients.some((c) => c.storageErrors > 0),
+        'ERR STORAGE while frozen',
+      );
+      t.same(
+        clients.flatMap((c) => c.problems),
+        [],
+        '0 acknowledged values lost',
+      );
+      t.equal(server.child.exitCode, null, 'the server is still running');
+      const probe = await LineClient.connect(t, server.port);
+      t.same(await probe.request('HELLO f0'), [`VALUE ${clients[0]!.acked}`], 'and serving');
+    },
+  );
 }
