@@ -11,6 +11,8 @@ import { TakenOverError, type Holder } from '../src/store/value-store.js';
 
 const skip = redisMissing();
 
+t.setTimeout(90_000); // ~15 s on an idle machine; real processes, so more on a busy one
+
 type TestHolder = Holder & { told: number; toldAt: Promise<number> };
 
 let tokens = 0;
