@@ -345,6 +345,16 @@ t.test('Redis killed and restarted: ERR STORAGE meanwhile, no OK lost', { skip }
   await reconnected; // the same store, not reopened
   await Promise.all([...holders].map(([id, h]) => store.set(id, h, 42)));
   t.equal(valueIn(redis, 'w7'), '42', 'writes work again');
+
+  // The subscriber reconnects on its own schedule; once it has resubscribed, a claim on another
+  // server is announced again. Claim until one is: each claim is newer than the last.
+  const other = await open(t, redis.url);
+  const w3 = holders.get('w3')!;
+  while (w3.told === 0) {
+    await other.claim('w3', holder());
+    await Promise.race([w3.toldAt, sleep(100)]);
+  }
+  t.pass('takeovers are announced again after the reconnect');
 });
 
 t.test('Redis frozen: ETIMEDOUT, bounded, then recovers', { skip }, async (t) => {
