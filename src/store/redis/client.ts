@@ -19,12 +19,18 @@ export function reconnectDelay(attempt: number): number {
  *   be applied later on a new connection, behind newer ones; with `maxRetriesPerRequest: 0` every
  *   command in flight is rejected when the connection drops (ioredis would otherwise drop them
  *   silently, never settling their promises).
- * It is not connected yet: call `connect()`. It reconnects by itself, with backoff, until
- * `disconnect()`.
+ * It is not connected yet: call `connect()`. Unless `reconnect` is false, it reconnects by itself,
+ * with backoff, until `disconnect()`.
  */
 export function redisClient(
   target: RedisTarget,
-  options: { name: string; connectTimeoutMs: number; tls?: ConnectionOptions },
+  options: {
+    name: string;
+    connectTimeoutMs: number;
+    tls?: ConnectionOptions;
+    /** False: a dropped connection stays closed (a one-off transfer fails rather than waits). */
+    reconnect?: boolean;
+  },
 ): Redis {
   return new Redis({
     host: target.host,
@@ -41,7 +47,7 @@ export function redisClient(
     enableAutoPipelining: false,
     // Waits for a Redis that is loading its append-only file after a restart before sending.
     enableReadyCheck: true,
-    retryStrategy: reconnectDelay,
+    retryStrategy: options.reconnect === false ? () => null : reconnectDelay,
     connectTimeout: options.connectTimeoutMs,
     keepAlive: REDIS_STORE_DEFAULTS.keepAliveMs,
   });

@@ -46,8 +46,8 @@ export type RedisStoreOptions = {
 };
 
 /**
- * The values in Redis, for several servers sharing them (see redis-store's key layout and
- * scripts in scripts.ts, and protocol.md's durability section). Two connections: one for commands,
+ * The values in Redis, for several servers sharing them (the key layout and the scripts are in
+ * scripts.ts; what OK means, in protocol.md's durability section). Two connections: one for commands,
  * written in call order, so a `set` sent after a `claim` is applied after it; one subscribed to
  * the takeover channel, so a holder here hears of a claim made on another server at once.
  */
