@@ -38,9 +38,9 @@ export type ClusterArgs = {
   'tls-cert'?: string | undefined;
 };
 
-/** `redis://user:secret@host` with its password hidden, for messages. */
+/** `redis://user:secret@host` (any scheme, so a mistyped one too) with its password hidden. */
 export function hidePassword(url: string): string {
-  return url.replace(/^(rediss?:\/\/[^:@/]*):[^@/]*@/, '$1:***@');
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*):[^@/]*@/i, '$1:***@');
 }
 
 /** What the option table cannot check alone. `argv` is searched for a password given there. */

@@ -29,11 +29,19 @@ export async function transfer(
   try {
     const { exportRedisToFile, importFileToRedis } = await import('../store/redis/transfer.js');
     if (verb === 'export') {
-      const { ids } = await exportRedisToFile(url, file);
-      stderr.write(`parity-server export: ${ids} ids from ${shown} written to ${file}\n`);
+      const { ids, skipped } = await exportRedisToFile(url, file);
+      stderr.write(
+        `parity-server export: ${ids} ids from ${shown} written to ${file}` +
+          (skipped > 0 ? ` (${skipped} keys without a value skipped)` : '') +
+          '\n',
+      );
     } else {
-      const { ids } = await importFileToRedis(file, url);
-      stderr.write(`parity-server import: ${ids} ids from ${file} written to ${shown}\n`);
+      const { ids, written, kept } = await importFileToRedis(file, url);
+      stderr.write(
+        `parity-server import: ${ids} ids read from ${file}; ${written} written to ${shown}` +
+          (kept > 0 ? `, ${kept} kept (Redis already had a value)` : '') +
+          '\n',
+      );
     }
     return 0;
   } catch (err) {
