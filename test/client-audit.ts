@@ -1,5 +1,5 @@
 import t from 'tap';
-import { auditLog, type LogRecord } from '../src/client/audit.js';
+import { auditLog, auditLogs, type LogRecord } from '../src/client/audit.js';
 
 const window = { minMs: 3000, maxMs: 5000, earlyMs: 0, lateMs: 0, graceMs: 100 };
 
@@ -78,4 +78,38 @@ t.test('connections are audited apart; an open record starts afresh', async (t) 
     ],
   );
   t.same(audits[0]?.tickGaps, [500]);
+});
+
+t.test('several servers: a client that moved on continues from its last OK', async (t) => {
+  const on = (node: string, conn: number, start: number, script: string[]) =>
+    log(conn, [`@${start}`, ...script]).map((r) => ({ ...r, node, time: Number(r.time) + start }));
+  const first = ['> HELLO bob', '< VALUE 3', '@500', '> VALUE 4', '< OK 4'];
+  const closed = (conn: number, at: number) => ({ time: at, conn, event: 'close', node: 's1' });
+  const moved = (hello: number, extra: string[] = [], end: LogRecord[] = [closed(1, 1000)]) => [
+    [...on('s1', 1, 0, [...first, ...extra]), ...end],
+    on('s2', 7, 2000, ['> HELLO bob', `< VALUE ${hello}`, '@500', `> VALUE ${(hello + 1) % 100}`]),
+  ];
+  const kept = auditLogs(moved(4), window);
+  t.same(
+    kept.flatMap((a) => a.problems),
+    [],
+    'the next server gave the last OK',
+  );
+  t.same(
+    kept.map((a) => a.node),
+    ['s1', 's2'],
+    'each connection names its server',
+  );
+  t.same(
+    auditLogs(moved(5, ['@900', '> VALUE 5']), window).flatMap((a) => a.problems),
+    [],
+    'or a value sent after it and never answered',
+  );
+  const lost = auditLogs(moved(3), window).flatMap((a) => a.problems);
+  t.match(lost, [/HELLO got 3 after s1 had 4 acknowledged: a value was lost/]);
+  t.same(
+    auditLogs(moved(6, [], []), window).flatMap((a) => a.problems),
+    [],
+    'a server killed mid-way (no close record) cannot be held to its log',
+  );
 });

@@ -8,6 +8,7 @@ import t from 'tap';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { auditLogs } from '../src/client/audit.js';
 import { CheckedClient } from './fixtures/checked-client.js';
 import { startChild, type Child } from './fixtures/child.js';
 import { haproxyMissing, serversUp, startHaproxy } from './fixtures/haproxy.js';
@@ -28,6 +29,9 @@ const FREEZE_MS = process.env.PARITY_SOAK ? 10_000 : 3_000;
 const missing = redisMissing() || haproxyMissing();
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 let databases = 0;
+
+/** These clients keep no pace (no EVEN/ODD, VALUEs as fast as answered): only moves are audited. */
+const ANY_PACE = { minMs: 0, maxMs: 1e9, earlyMs: 0, lateMs: 0, graceMs: 0 };
 
 /** A fresh database of `redis` for one test, so ids never meet across tests. */
 const freshDb = (redis: TestRedis) => redisDatabase(redis.url, ++databases);
@@ -108,6 +112,16 @@ else {
       delays.sort((x, y) => x - y);
       const p99 = delays[Math.ceil(delays.length * 0.99) - 1]!;
       t.ok(p99 < 100, `BYE TAKEN_OVER p99 ${p99.toFixed(1)} ms over 400 takeovers (< 100 ms)`);
+      // The two servers' logs tell the same: the audit follows each id from server to server.
+      await Promise.all([a.server.close(), b.server.close()]);
+      const logs = await Promise.all([readLog(a.logPath), readLog(b.logPath)]);
+      const audits = auditLogs(logs, ANY_PACE);
+      t.equal(audits.filter((x) => x.helloValue !== null).length, 800, 'every HELLO audited');
+      t.same(
+        audits.flatMap((x) => x.problems.filter((p) => p.includes('lost'))),
+        [],
+        'the log audit finds every id continuing from its last OK on the other server',
+      );
     },
   );
 
@@ -184,6 +198,14 @@ else {
       );
       for (const c of clients)
         t.equal(await redisValue(url, c.id), c.acked, `${c.id}: stored = last OK`);
+      // The same, read from the servers' logs: the audit follows each client across servers.
+      const logs = await Promise.all(servers.map((s) => readLog(logOf(s))));
+      const audits = auditLogs(logs, ANY_PACE);
+      t.same(
+        audits.flatMap((a) => a.problems.filter((p) => p.includes('lost'))),
+        [],
+        'the log audit finds no value lost across servers (where a log can tell)',
+      );
     },
   );
 

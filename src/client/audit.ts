@@ -20,6 +20,8 @@ export type AuditOptions = {
 /** What one client connection did, as the server saw it, and every rule it broke. */
 export type ConnectionAudit = {
   conn: number;
+  /** The server that wrote the log (its records' `node`), when there are several. */
+  node: string | null;
   id: string | null;
   /** The value of the HELLO reply, then of each VALUE sent. */
   last: number | null;
@@ -28,6 +30,14 @@ export type ConnectionAudit = {
   /** Milliseconds between consecutive VALUE requests. */
   tickGaps: number[];
   problems: string[];
+  /** The first HELLO reply's value and when it was written; null if none was. */
+  helloValue: number | null;
+  helloAt: number;
+  /** The last value acknowledged (OK), and the values sent since without an OK. */
+  lastOk: number | null;
+  sentSinceOk: number[];
+  /** Whether the log has the connection's `close` record (a server killed mid-way wrote none). */
+  closed: boolean;
 };
 
 type Open = {
@@ -57,10 +67,11 @@ export function auditLog(records: LogRecord[], window: AuditOptions): Connection
     let a = open.get(conn);
     // Connection numbers restart with the server, so an `open` record always starts afresh.
     if (a === undefined || r['event'] === 'open') {
-      a = fresh(conn);
+      a = fresh(conn, typeof r['node'] === 'string' ? r['node'] : null);
       open.set(conn, a);
       done.push(a.audit);
     }
+    if (r['event'] === 'close') a.audit.closed = true;
     const time = Number(r['time']);
     const line = typeof r['line'] === 'string' ? r['line'] : '';
     if (r['dir'] === 'in') request(a, line, time, window);
@@ -69,8 +80,22 @@ export function auditLog(records: LogRecord[], window: AuditOptions): Connection
   return done.filter((a) => a.id !== null);
 }
 
-function fresh(conn: number): Open {
-  const audit = { conn, id: null, last: null, values: 0, switches: 0, tickGaps: [], problems: [] };
+function fresh(conn: number, node: string | null): Open {
+  const audit: ConnectionAudit = {
+    conn,
+    node,
+    id: null,
+    last: null,
+    values: 0,
+    switches: 0,
+    tickGaps: [],
+    problems: [],
+    helloValue: null,
+    helloAt: 0,
+    lastOk: null,
+    sentSinceOk: [],
+    closed: false,
+  };
   const increments = [{ value: 1, at: -Infinity }];
   return { audit, counter: null, increments, used: 0, lastSwitchAt: 0, lastValueAt: null };
 }
@@ -93,6 +118,7 @@ function request(a: Open, line: string, time: number, w: AuditOptions): void {
   }
   if (req.verb !== 'VALUE') return;
   audit.values++;
+  audit.sentSinceOk.push(req.value);
   if (a.lastValueAt !== null) audit.tickGaps.push(time - a.lastValueAt);
   a.lastValueAt = time;
   const counter = a.counter;
@@ -119,6 +145,14 @@ function request(a: Open, line: string, time: number, w: AuditOptions): void {
 
 function reply(a: Open, line: string, time: number): void {
   const parsed = parseReply(line);
+  if (parsed?.kind === 'OK') {
+    a.audit.lastOk = parsed.value;
+    a.audit.sentSinceOk = [];
+  }
+  if (parsed?.kind === 'VALUE' && a.audit.helloValue === null) {
+    a.audit.helloValue = parsed.value;
+    a.audit.helloAt = time;
+  }
   if (parsed?.kind === 'VALUE') {
     a.counter = a.audit.last = parsed.value;
     a.increments = [{ value: 1, at: -Infinity }];
@@ -127,4 +161,39 @@ function reply(a: Open, line: string, time: number): void {
   } else if (parsed?.kind === 'EVEN' || parsed?.kind === 'ODD') {
     a.increments.push({ value: parsed.value, at: time });
   }
+}
+
+/**
+ * Several servers' logs (servers sharing a Redis store): each connection as auditLog checks it,
+ * and then each id's connections in the order of their HELLO replies, across servers. A client
+ * that moved on (to another connection, on this server or another) must be given the value it
+ * last had acknowledged, or one it sent after that without an answer (which may have been stored);
+ * anything else is a lost value, added to the later connection's problems. A connection whose
+ * log ends without its `close` record (its server was killed) is not held to this: what that
+ * server did last, its log may not have kept (only the request line of an OK is promised there).
+ */
+export function auditLogs(logs: LogRecord[][], window: AuditOptions): ConnectionAudit[] {
+  const all = logs.flatMap((records) => auditLog(records, window));
+  const byId = new Map<string, ConnectionAudit[]>();
+  for (const a of all) {
+    if (a.helloValue === null) continue;
+    const list = byId.get(a.id!) ?? [];
+    list.push(a);
+    byId.set(a.id!, list);
+  }
+  for (const sessions of byId.values()) {
+    sessions.sort((x, y) => x.helloAt - y.helloAt);
+    for (let i = 1; i < sessions.length; i++) {
+      const before = sessions[i - 1]!;
+      const now = sessions[i]!;
+      const allowed = [before.lastOk ?? before.helloValue!, ...before.sentSinceOk];
+      if (before.closed && !allowed.includes(now.helloValue!)) {
+        const from = before.node === null ? `connection ${before.conn}` : before.node;
+        now.problems.push(
+          `HELLO got ${now.helloValue} after ${from} had ${before.lastOk ?? before.helloValue} acknowledged: a value was lost`,
+        );
+      }
+    }
+  }
+  return all;
 }
