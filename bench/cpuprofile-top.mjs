@@ -2,9 +2,12 @@
 /**
  * Summarises a V8 .cpuprofile (from `node --cpu-prof`): where the time went, by function (self
  * time), by module (self time summed per file group), and the inclusive time of Parity's own
- * functions.
+ * functions. With --share, the time spent under the functions whose `name file:line` matches a
+ * regular expression (the sample counts once if any frame of its stack matches), as a share of the
+ * time not idle: e.g. `--share 'monitor/sampler'` for the live view's ticks. Garbage collection
+ * is not on the stack of whatever allocated, so it is shown beside it.
  *
- *   node bench/cpuprofile-top.mjs PROFILE.cpuprofile [--top 25]
+ *   node bench/cpuprofile-top.mjs PROFILE.cpuprofile [--top 25] [--share REGEXP]
  */
 import { readFileSync } from 'node:fs';
 import process from 'node:process';
@@ -12,10 +15,12 @@ import { parseArgs } from 'node:util';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { top: { type: 'string', default: '25' } },
+  options: { top: { type: 'string', default: '25' }, share: { type: 'string' } },
 });
 if (positionals.length === 0) {
-  process.stderr.write('usage: node bench/cpuprofile-top.mjs PROFILE.cpuprofile [--top N]\n');
+  process.stderr.write(
+    'usage: node bench/cpuprofile-top.mjs PROFILE.cpuprofile [--top N] [--share REGEXP]\n',
+  );
   process.exit(2);
 }
 const top = Number(values.top);
@@ -99,4 +104,51 @@ for (const file of positionals) {
   print('self time by function', fnSelf);
   print("inclusive time of Parity's functions", incl, (k) => k.includes('dist/'));
   print('inclusive time of pino', incl, (k) => k.includes('node_modules/pino'));
+  if (values.share !== undefined) share(new RegExp(values.share));
+
+  /**
+   * The time under `pattern`, as a share of the time not idle: over the whole profile, and over
+   * the span from its first sample to its last (for the live view: while viewers were attached).
+   */
+  function share(/** @type {RegExp} */ pattern) {
+    /** @type {Map<number, boolean>} */
+    const matching = new Map();
+    const isUnder = (/** @type {number} */ id) => {
+      let hit = matching.get(id);
+      if (hit === undefined) {
+        hit = false;
+        for (let n = /** @type {number | undefined} */ (id); n !== undefined; n = parent.get(n)) {
+          if (pattern.test(key(n))) hit = true;
+        }
+        matching.set(id, hit);
+      }
+      return hit;
+    };
+    const first = prof.samples.findIndex(isUnder);
+    const last = prof.samples.findLastIndex(isUnder);
+    const tally = (/** @type {number} */ from, /** @type {number} */ to) => {
+      const t = { all: 0, idle: 0, under: 0, gc: 0 };
+      for (let i = from; i <= to; i++) {
+        const id = /** @type {number} */ (prof.samples[i]);
+        const us = prof.timeDeltas[i] ?? 0;
+        const name = /** @type {NonNullable<ReturnType<typeof byId.get>>} */ (byId.get(id))
+          .callFrame.functionName;
+        t.all += us;
+        if (name === '(idle)') t.idle += us;
+        else if (name === '(garbage collector)') t.gc += us;
+        else if (isUnder(id)) t.under += us;
+      }
+      const busy = t.all - t.idle;
+      const of = (/** @type {number} */ us) => `${((us / busy) * 100).toFixed(1)}%`;
+      return (
+        `${msOf(t.under).trim()} = ${of(t.under)} of ${msOf(busy).trim()} not idle ` +
+        `(garbage collection, all causes: ${of(t.gc)})`
+      );
+    };
+    process.stdout.write(`\n  under /${pattern.source}/\n`);
+    if (first === -1) return void process.stdout.write('  no sample\n');
+    process.stdout.write(`  whole profile: ${tally(0, prof.samples.length - 1)}\n`);
+    const span = prof.timeDeltas.slice(first + 1, last + 1).reduce((a, b) => a + b, 0);
+    process.stdout.write(`  its ${(span / 1e6).toFixed(1)} s span: ${tally(first, last)}\n`);
+  }
 }

@@ -6,7 +6,7 @@
  *   node bench/report.mjs [bench/results.json]
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import process from 'node:process';
@@ -331,7 +331,31 @@ export function writeReport(results, mdPath, svgPath) {
       );
   }
   p();
+  for (const section of keptSections(mdPath)) p(section);
   writeFileSync(mdPath, md.join('\n'));
+}
+
+/**
+ * Sections measured by other scripts than run.mjs, written by hand into BENCHMARKS.md: a redraw
+ * keeps them as they are (from their heading to the next `## `), after the generated ones.
+ */
+const KEPT_SECTIONS = ['## Live view cost'];
+
+/** The kept sections of the report about to be overwritten, each ending in a blank line. */
+function keptSections(/** @type {string} */ mdPath) {
+  if (!existsSync(mdPath)) return [];
+  const lines = readFileSync(mdPath, 'utf8').split('\n');
+  /** @type {string[]} */
+  const out = [];
+  for (const heading of KEPT_SECTIONS) {
+    const start = lines.indexOf(heading);
+    if (start === -1) continue;
+    const next = lines.findIndex((l, i) => i > start && l.startsWith('## '));
+    const section = lines.slice(start, next === -1 ? undefined : next);
+    while (section.at(-1) === '') section.pop();
+    out.push(section.join('\n'), '');
+  }
+  return out;
 }
 
 /** An SVG line chart of p99 against client count for both servers, with a log latency axis. */

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, tempDir } from './fixtures/server.js';
 
@@ -22,6 +22,9 @@ t.test(
   { timeout: 120_000 },
   async (t) => {
     const out = tempDir(t);
+    // A section measured by another script (bench/viewers.mjs), written by hand: kept on redraw.
+    const kept = '## Live view cost\n\nMeasured by hand.\n\n| a | b |\n| --- | --- |\n';
+    writeFileSync(join(out, 'BENCHMARKS.md'), `# old\n\n## Flood\n\nold\n\n${kept}`);
     const child = spawn(
       process.execPath,
       [join(ROOT, 'bench/run.mjs'), '--smoke', '--out', out, '--wait-idle', '0'],
@@ -80,6 +83,8 @@ t.test(
 
     const md = readFileSync(join(out, 'BENCHMARKS.md'), 'utf8');
     t.match(md, /\| closed loop 1×1 \|/);
+    t.ok(md.endsWith(kept), 'the hand-written section is kept, at the end');
+    t.notMatch(md, /^old$/m, 'the generated sections are redrawn');
     t.match(md, /!\[p99 acknowledgement latency[^\]]*\]\(spec-p99\.svg\)/);
     t.match(readFileSync(join(out, 'spec-p99.svg'), 'utf8'), /^<svg /);
   },

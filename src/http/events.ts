@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SSE_RETRY_MS, VIEWER_BUFFER_BYTES } from '../monitor/defaults.js';
-import type { Sampler, Update, Viewer } from '../monitor/sampler.js';
+import type { Sampler, Viewer } from '../monitor/sampler.js';
 
 /**
  * `/events`: one Server-Sent Events stream per viewer, at most `maxViewers` at a time. Each update
@@ -30,13 +30,13 @@ export function openStream(
   const viewer: Viewer = {
     filter,
     seen: new Set(),
-    update(update: Update) {
+    send(json: string) {
       if (res.writableLength > VIEWER_BUFFER_BYTES) {
         res.destroy();
         return;
       }
       // JSON escapes CR and LF, so the payload is one `data:` line.
-      res.write(`id: ${++sequence}\nevent: update\ndata: ${JSON.stringify(update)}\n\n`);
+      res.write(`id: ${++sequence}\nevent: update\ndata: ${json}\n\n`);
     },
   };
   sampler.add(viewer);

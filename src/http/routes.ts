@@ -64,9 +64,8 @@ export const ROUTES: Record<string, Route> = {
   '/api/clients': (_req, res, url, ctx) => {
     const filter = idFilter(url);
     if (filter === null) return text(res, 400, 'id: not a valid id\n');
-    const snapshot = ctx.sampler.latest ?? snapshotNow(ctx.monitor);
-    const rows = filter === '' ? snapshot.rows : snapshot.rows.filter((r) => r.id === filter);
-    send(res, 200, 'application/json', `${JSON.stringify({ ...snapshot, rows })}\n`);
+    const snapshot = ctx.sampler.snapshot(filter) ?? snapshotNow(ctx.monitor, filter);
+    send(res, 200, 'application/json', `${JSON.stringify(snapshot)}\n`);
   },
 };
 

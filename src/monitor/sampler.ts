@@ -1,75 +1,109 @@
-import { HISTORY_SAMPLES, MAX_ROWS, RATE_TICKS, UPDATE_MS } from './defaults.js';
+import { realClock, type Clock, type TimerHandle } from '../clock.js';
+import { HISTORY_SAMPLES, RATE_TICKS, UPDATE_MS } from './defaults.js';
 import type { Monitor } from './monitor.js';
-import { row, totals, totalsCounters } from './snapshot.js';
-import type { Row, Snapshot, Update } from './wire.js';
+import { matches, selectRows } from './select.js';
+import { currentValue, row, totals, totalsCounters } from './snapshot.js';
+import type { ClientWatch } from './watch.js';
+import type { Row, Snapshot, Totals, Update } from './wire.js';
 
 export type { Update } from './wire.js';
-import type { ClientWatch } from './watch.js';
 
 /** One open event stream, as the sampler sees it. */
 export interface Viewer {
   /** '' for every client, else one id: the rows and the tail show only that id. */
   readonly filter: string;
   /** Connections whose chart history this viewer already has. */
-  seen: Set<number>;
-  update(update: Update): void;
+  seen: ReadonlySet<number>;
+  /** One update as JSON. Viewers sent the same update are handed the same string. */
+  send(json: string): void;
 }
 
-/** Closed rows get at most this share of a capped update, so a wave of drops hides no live row. */
-const MAX_CLOSED_SHOWN = MAX_ROWS / 4;
+export type SamplerTimers = Pick<Clock, 'setTimeout' | 'clearTimeout'>;
+
+/** A tick: its time, its slot in the rings, and the totals it sent. */
+type Tick = { at: number; slot: number; totals: Totals };
+
 const RING = RATE_TICKS + 1;
 const NO_VALUE = -1;
 const NO_LINES: Update['tail'] = { lines: [], skipped: 0 };
 const round = (n: number) => Math.round(n * 10) / 10;
 
 /**
- * The live view's clock: while at least one viewer is connected, every UPDATE_MS it samples each
- * connection (request count, value), computes rates over the last RATE_TICKS ticks, builds one
- * snapshot and hands each viewer its part. With no viewer it does nothing at all: no timer runs.
+ * The live view's clock: while at least one viewer is connected, every UPDATE_MS it records each
+ * connection's request count and value in the connection's own typed arrays (no allocation once
+ * they exist), then, once per distinct filter, turns the at most MAX_ROWS rows shown into an
+ * update and serialises it once for every viewer with that filter. With no viewer it does nothing
+ * at all: no timer runs.
  */
 export class Sampler {
   readonly #monitor: Monitor;
-  readonly #viewers = new Set<Viewer>();
+  readonly #timers: SamplerTimers;
+  /** The viewers by filter: a filter's viewers share its rows, its tail sample and its JSON. */
+  readonly #groups = new Map<string, Set<Viewer>>();
   readonly #at = new Float64Array(RING);
   readonly #totals = [new Float64Array(RING), new Float64Array(RING), new Float64Array(RING)];
   #ticks = 0;
-  #timer: ReturnType<typeof setInterval> | null = null;
-  latest: Snapshot | null = null;
+  #viewers = 0;
+  #timer: TimerHandle | null = null;
+  #last: Tick | null = null;
 
-  constructor(monitor: Monitor) {
+  constructor(monitor: Monitor, timers: SamplerTimers = realClock) {
     this.#monitor = monitor;
+    this.#timers = timers;
   }
 
   get viewers(): number {
-    return this.#viewers.size;
+    return this.#viewers;
   }
 
   add(viewer: Viewer): void {
-    this.#viewers.add(viewer);
+    const group = this.#groups.get(viewer.filter) ?? new Set();
+    this.#groups.set(viewer.filter, group.add(viewer));
+    this.#viewers++;
     this.#monitor.tail.watch(viewer.filter);
     if (this.#timer !== null) return;
     this.#reset();
-    this.#timer = setInterval(() => this.tick(), UPDATE_MS);
-    this.tick(); // the first picture at once, not a quarter second later
+    this.#run(); // the first picture at once, not a quarter second later
   }
 
   remove(viewer: Viewer): void {
-    if (!this.#viewers.delete(viewer)) return;
-    this.#monitor.tail.retain(new Set([...this.#viewers].map((v) => v.filter)));
-    if (this.#viewers.size > 0 || this.#timer === null) return;
-    clearInterval(this.#timer);
+    const group = this.#groups.get(viewer.filter);
+    if (group === undefined || !group.delete(viewer)) return;
+    this.#viewers--;
+    if (group.size === 0) this.#groups.delete(viewer.filter);
+    this.#monitor.tail.retain(new Set(this.#groups.keys()));
+    if (this.#viewers > 0 || this.#timer === null) return;
+    this.#timers.clearTimeout(this.#timer);
     this.#timer = null;
-    this.latest = null;
+    this.#last = null;
   }
 
   /** Samples, and sends every viewer its update. */
   tick(): void {
-    const snapshot = this.#sample();
-    this.latest = snapshot;
+    const last = this.#sample();
     const tails = this.#monitor.tail.take();
-    for (const viewer of this.#viewers) {
-      viewer.update(this.#view(snapshot, viewer, tails.get(viewer.filter)));
+    for (const [filter, viewers] of this.#groups) {
+      this.#send(last, filter, viewers, tails.get(filter) ?? NO_LINES);
     }
+  }
+
+  /**
+   * While watched, what /api/clients shows: every row matching `filter`, with the values and the
+   * rates of the last tick. Built only when asked for. Null while nobody watches.
+   */
+  snapshot(filter = ''): Snapshot | null {
+    const last = this.#last;
+    if (last === null) return null;
+    const rows: Row[] = [];
+    for (const w of this.#monitor.closed) if (matches(w, filter)) rows.push(this.#row(last, w));
+    for (const w of this.#monitor.open.values())
+      if (matches(w, filter)) rows.push(this.#row(last, w));
+    return { at: last.at, rates: 'last 2 s', totals: last.totals, rows };
+  }
+
+  #run(): void {
+    this.#timer = this.#timers.setTimeout(() => this.#run(), UPDATE_MS);
+    this.tick();
   }
 
   /** After a time with nobody watching, rates and charts start over rather than span the gap. */
@@ -82,7 +116,7 @@ export class Sampler {
     }
   }
 
-  #sample(): Snapshot {
+  #sample(): Tick {
     const monitor = this.#monitor;
     const at = monitor.now();
     monitor.expireClosed(at);
@@ -97,55 +131,76 @@ export class Sampler {
       this.#totals[i]![slot] = n;
       return back === 0 ? 0 : round((n - this.#totals[i]![from]!) / seconds);
     }) as [number, number, number];
-    const rows: Row[] = monitor.closed.map((w) => row(monitor, w, 0));
-    for (const w of monitor.open.values()) rows.push(this.#sampleClient(w, at, slot));
-    return { at, rates: 'last 2 s', totals: totals(monitor, rates), rows };
+    for (const w of monitor.open.values()) {
+      w.rateRing ??= new Float64Array(RING);
+      w.history ??= new Int8Array(HISTORY_SAMPLES).fill(NO_VALUE);
+      w.rateRing[slot] = w.requests;
+      w.history[w.samples % HISTORY_SAMPLES] = currentValue(monitor, w) ?? NO_VALUE;
+      w.samples++;
+    }
+    this.#last = { at, slot, totals: totals(monitor, rates) };
+    return this.#last;
   }
 
-  #sampleClient(w: ClientWatch, at: number, slot: number): Row {
-    w.rateRing ??= new Float64Array(RING);
-    w.history ??= new Int8Array(HISTORY_SAMPLES).fill(NO_VALUE);
-    const back = Math.min(w.samples, RATE_TICKS);
+  /**
+   * One filter's update. The rows are built once; a viewer that has not seen a row yet also gets
+   * its chart history, so viewers are grouped by the rows new to them (none, once they have been
+   * watching a tick) and each group's update is serialised once.
+   */
+  #send(last: Tick, filter: string, viewers: Set<Viewer>, tail: Update['tail']): void {
+    const { watches, hidden } = selectRows(this.#monitor, filter);
+    const rows = watches.map((w) => this.#row(last, w));
+    const shown: ReadonlySet<number> = new Set(watches.map((w) => w.number));
+    const sent = new Map<string, string>();
+    for (const viewer of viewers) {
+      const fresh = watches.filter((w) => w.closedAt === null && !viewer.seen.has(w.number));
+      const key = fresh.map((w) => w.number).join();
+      let json = sent.get(key);
+      if (json === undefined) {
+        const history = new Map(fresh.map((w) => [w.number, historyOf(w)]));
+        const update: Update = {
+          at: last.at,
+          totals: last.totals,
+          rows: history.size === 0 ? rows : rows.map((r) => withHistory(r, history.get(r.conn))),
+          hidden,
+          tail,
+        };
+        json = JSON.stringify(update);
+        sent.set(key, json);
+      }
+      viewer.seen = shown;
+      viewer.send(json);
+    }
+  }
+
+  /** A connection's row as of the last tick (an open one not sampled yet: as of now, rate 0). */
+  #row(last: Tick, w: ClientWatch): Row {
+    if (w.closedAt !== null || w.samples === 0) return row(w, currentValue(this.#monitor, w), 0);
+    const value = w.history![(w.samples - 1) % HISTORY_SAMPLES]!;
+    return row(w, value === NO_VALUE ? null : value, this.#rate(last.slot, w));
+  }
+
+  /** Requests per second over the last RATE_TICKS ticks, or fewer since it was first sampled. */
+  #rate(slot: number, w: ClientWatch): number {
+    const back = Math.min(w.samples - 1, RATE_TICKS);
+    if (back === 0) return 0;
     const from = (slot - back + RING) % RING;
-    const seconds = Math.max(0.001, (at - this.#at[from]!) / 1000);
-    const rate = back === 0 ? 0 : round((w.requests - w.rateRing[from]!) / seconds);
-    w.rateRing[slot] = w.requests;
-    const r = row(this.#monitor, w, rate);
-    w.history[w.samples % HISTORY_SAMPLES] = r.value ?? NO_VALUE;
-    w.samples++;
-    return r;
+    const seconds = Math.max(0.001, (this.#at[slot]! - this.#at[from]!) / 1000);
+    return round((w.rateRing![slot]! - w.rateRing![from]!) / seconds);
   }
+}
 
-  #view(snapshot: Snapshot, viewer: Viewer, tail: Update['tail'] = NO_LINES): Update {
-    const matching =
-      viewer.filter === '' ? snapshot.rows : snapshot.rows.filter((r) => r.id === viewer.filter);
-    const closed = matching.filter((r) => r.closedAt !== null).slice(-MAX_CLOSED_SHOWN);
-    const open = matching.filter((r) => r.closedAt === null).slice(0, MAX_ROWS - closed.length);
-    const seen = new Set<number>();
-    const rows = [...closed, ...open].map((r) => {
-      seen.add(r.conn);
-      if (viewer.seen.has(r.conn)) return r;
-      const w = this.#monitor.open.get(r.conn);
-      return w ? { ...r, history: historyOf(w) } : r;
-    });
-    viewer.seen = seen;
-    return {
-      at: snapshot.at,
-      totals: snapshot.totals,
-      rows,
-      hidden: matching.length - rows.length,
-      tail,
-    };
-  }
+function withHistory(r: Row, history: Row['history']): Row {
+  return history === undefined ? r : { ...r, history };
 }
 
 /** The client's values at each tick it was sampled, oldest first. */
 function historyOf(w: ClientWatch): Array<number | null> {
-  if (w.history === null) return [];
+  const history = w.history!; // shown open rows were all sampled this tick
   const kept = Math.min(w.samples, HISTORY_SAMPLES);
   const out: Array<number | null> = [];
   for (let i = w.samples - kept; i < w.samples; i++) {
-    const v = w.history[i % HISTORY_SAMPLES]!;
+    const v = history[i % HISTORY_SAMPLES]!;
     out.push(v === NO_VALUE ? null : v);
   }
   return out;

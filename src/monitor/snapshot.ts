@@ -1,4 +1,5 @@
 import type { Monitor } from './monitor.js';
+import { matches } from './select.js';
 import type { ClientWatch } from './watch.js';
 import type { Row, Snapshot, Totals } from './wire.js';
 
@@ -15,9 +16,13 @@ export function totalsCounters(
   return [requests, monitor.commits, monitor.logBytes];
 }
 
-export function row(monitor: Monitor, w: ClientWatch, requestsPerSecond: number): Row {
-  const value =
-    w.closedAt !== null ? w.finalValue : w.id === null ? null : (monitor.store?.peek(w.id) ?? 0);
+/** A connection's value now: the store's for an open one, the last one known for a closed one. */
+export function currentValue(monitor: Monitor, w: ClientWatch): number | null {
+  if (w.closedAt !== null) return w.finalValue;
+  return w.id === null ? null : (monitor.store?.peek(w.id) ?? 0);
+}
+
+export function row(w: ClientWatch, value: number | null, requestsPerSecond: number): Row {
   return {
     conn: w.number,
     id: w.id,
@@ -46,17 +51,20 @@ export function totals(monitor: Monitor, rates: [number, number, number]): Total
 }
 
 /**
- * A snapshot computed on demand (/api/clients while nobody watches): rates are averages since the
- * connection opened, or since the server started.
+ * A snapshot computed on demand (/api/clients while nobody watches) of the connections that match
+ * `filter` ('' for all): rates are averages since the connection opened, or since the server
+ * started.
  */
-export function snapshotNow(monitor: Monitor): Snapshot {
+export function snapshotNow(monitor: Monitor, filter = ''): Snapshot {
   const at = monitor.now();
   monitor.expireClosed(at);
   const per = (count: number, since: number) => round(count / Math.max(1, (at - since) / 1000));
   const counters = totalsCounters(monitor);
-  const rows = [...monitor.closed, ...monitor.open.values()].map((w) =>
-    row(monitor, w, w.closedAt === null ? per(w.requests, w.since) : 0),
-  );
+  const rows: Row[] = [];
+  for (const w of monitor.closed) if (matches(w, filter)) rows.push(row(w, w.finalValue, 0));
+  for (const w of monitor.open.values()) {
+    if (matches(w, filter)) rows.push(row(w, currentValue(monitor, w), per(w.requests, w.since)));
+  }
   return {
     at,
     rates: 'since start',
