@@ -45,12 +45,46 @@ t.test('an old journal starts a checkpoint at the next commit', async (t) => {
   await store.close();
 });
 
+/**
+ * fs/promises that a "crash" stops dead: from `die()` on, every call (and every call on a file it
+ * opened) never settles, so nothing more reaches the disk, as when the process is killed.
+ */
+function mortalFs() {
+  let dead = false;
+  const never = new Promise<never>(() => {});
+  const mortal =
+    <A extends unknown[], R>(f: (...a: A) => Promise<R>) =>
+    (...a: A): Promise<R> =>
+      dead ? never : f(...a);
+  const fs = Object.fromEntries(
+    Object.entries(fsp).map(([name, f]) => [
+      name,
+      typeof f === 'function' ? mortal(f as (...a: unknown[]) => Promise<unknown>) : f,
+    ]),
+  ) as unknown as typeof fsp;
+  fs.open = (async (...args: Parameters<typeof fsp.open>) => {
+    if (dead) return never;
+    const handle = await fsp.open(...args);
+    return new Proxy(handle, {
+      get(target, prop) {
+        const value = Reflect.get(target, prop) as unknown;
+        return typeof value === 'function'
+          ? mortal((value as (...a: unknown[]) => Promise<unknown>).bind(target))
+          : value;
+      },
+    });
+  }) as typeof fsp.open;
+  return { fs, die: () => void (dead = true) };
+}
+
 t.test('a restart without a clean stop replays the journal over the checkpoint', async (t) => {
   const dir = tempDir(t);
   const path = join(dir, 'state.json');
-  const crashed = await Store.open(path, { checkpointBytes: 100 });
+  const { fs, die } = mortalFs();
+  const crashed = await Store.open(path, { checkpointBytes: 100, fs });
   for (let i = 0; i < 300; i++) await crashed.set(`id${i % 17}`, i % 100);
-  // No close: the process "dies" here, whatever the background checkpoint was doing.
+  // The process "dies" here, whatever the background checkpoint was doing: it writes no more.
+  die();
   const again = await Store.open(path);
   for (let k = 0; k < 17; k++) {
     const last = Math.max(...Array.from({ length: 300 }, (_, i) => i).filter((i) => i % 17 === k));
