@@ -1,4 +1,5 @@
 import t from 'tap';
+import { readDurable } from '../src/store/recover.js';
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -7,7 +8,8 @@ import { LineClient, readLog, SERVER_BIN, spawnServer, tempDir } from './fixture
 // Each test starts real servers; on a loaded 2-core machine a start takes 1-2 s.
 t.setTimeout(90_000);
 
-const state = (path: string) => JSON.parse(readFileSync(path, 'utf8')) as Record<string, number>;
+/** What a restart would load: the checkpoint with the journal replayed over it. */
+const state = async (path: string) => Object.fromEntries(await readDurable(path));
 
 t.test('the ready line names the loopback address; SIGTERM stops with exit 0', async (t) => {
   const s = await spawnServer(t);
@@ -68,7 +70,7 @@ t.test(
     await enoughAcks;
     t.equal(await first.stop('SIGKILL'), 'SIGKILL');
     await Promise.all(loops);
-    const values = state(first.statePath);
+    const values = await state(first.statePath);
     for (const [id, mine] of acked) {
       // One request in flight per client: the file holds the last acknowledged value, or the one
       // sent after it if that reached disk before the kill took its OK away. Never an earlier one.
@@ -137,7 +139,7 @@ t.test('a session through real nc', { skip: noNc }, async (t) => {
   ]);
   t.match(lines[3], /^EVEN \d*[02468]$/);
   t.same(lines.slice(4), ['PONG', 'BYE', '']);
-  t.equal(state(s.statePath).alice, 5);
+  t.equal((await state(s.statePath)).alice, 5);
 });
 
 t.test(
