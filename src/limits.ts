@@ -99,11 +99,35 @@ export const STORE_DEFAULTS = {
   checkpointMs: 10 * 60_000,
 } as const;
 
-/** Several servers on Redis (src/store/redis, src/cli/workers.ts). */
-export const CLUSTER_DEFAULTS = {
+/** The Redis store (src/store/redis/), chosen with `--store redis://…`. */
+export const REDIS_STORE_DEFAULTS = {
   /**
-   * A Redis call not answered this long is ERR STORAGE. Redis answers a fsynced write in well
-   * under 10 ms; 2 s rides out a slow disk or a failover without holding clients long.
+   * A store call Redis has not answered by then is `ERR STORAGE` (ETIMEDOUT). A healthy Redis
+   * answers in well under a millisecond and an fsync takes a few; 2 s is a Redis that has stopped
+   * (frozen, swapping, a long fork), not a slow one.
    */
-  storeTimeoutMs: 2_000,
+  timeoutMs: 2_000,
+  /**
+   * Commands sent to Redis and not answered, at most, counted until Redis answers or the
+   * connection drops (not until their caller's timeout); past it, calls fail at once (EBUSY).
+   * Each costs well under 1 KiB, so a frozen Redis holds at most a few MiB here; a healthy one
+   * has a few hundred at 100,000 writes a second.
+   */
+  maxPending: 10_000,
+  /** Replicas that must acknowledge a write (WAIT) before `OK`; 0 does not wait. */
+  waitReplicas: 0,
+  /**
+   * At start, Redis must be reached, have loaded its data (a restarted Redis replays its
+   * append-only file first) and answer the persistence check within this; else the server stops.
+   */
+  openTimeoutMs: 30_000,
+  /** Reconnect attempts wait this long at first, doubling up to reconnectMaxMs. */
+  reconnectMinMs: 50,
+  /** A Redis that comes back is noticed within this long. */
+  reconnectMaxMs: 1_000,
+  /**
+   * TCP keepalive on both connections, so one whose Redis host vanished (no RST, as in a network
+   * partition) is eventually closed and reconnected rather than kept forever.
+   */
+  keepAliveMs: 10_000,
 } as const;

@@ -2,33 +2,30 @@ import t, { type Test } from 'tap';
 import { renderHaproxyConfig } from '../src/cluster/haproxy-config.js';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { SERVER_DEFAULTS } from '../src/limits.js';
 import type { ProxyHeader } from '../src/net/proxy-protocol.js';
 import { readProxyHeader } from '../src/net/proxy-socket.js';
 import { LineDecoder } from '../src/protocol/decoder.js';
 import { ROOT, tempDir, unusedPort, type TestLike } from './fixtures/server.js';
+import {
+  HAPROXY,
+  HAPROXY_CONFIG as CONFIG,
+  haproxyMissing,
+  ROOT_USER,
+  showStat,
+} from './fixtures/haproxy.js';
+
+const CONFIG_PATH = join(ROOT, 'deploy/haproxy.cfg');
+const missing = haproxyMissing();
 
 // deploy/haproxy.cfg is checked by the real HAProxy: `haproxy -c`, then a live run of the file
 // with only its addresses changed, in front of small backends that read the PROXY header with
 // readProxyHeader. CI (CI=true) installs haproxy and always runs these; on a machine without it,
 // they are skipped with the reason, as test/deploy.ts does for its tools.
-
-const CONFIG_PATH = join(ROOT, 'deploy/haproxy.cfg');
-const CONFIG = readFileSync(CONFIG_PATH, 'utf8');
-
-// Debian installs it in /usr/sbin, which is not on a normal user's PATH.
-const HAPROXY =
-  [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin']
-    .map((dir) => join(dir, 'haproxy'))
-    .find((path) => existsSync(path)) ?? 'haproxy';
-const missing =
-  HAPROXY === 'haproxy' && process.env.CI !== 'true'
-    ? 'haproxy is not installed (CI installs it)'
-    : false;
 
 /** The arguments of every line with this keyword, in order (a keyword may repeat). */
 const directive = (text: string, keyword: string) =>
@@ -152,8 +149,6 @@ async function startBackend(t: TestLike, name: string): Promise<Backend> {
   return backend;
 }
 
-const ROOT_USER = process.getuid?.() === 0;
-
 /** The file, with only its addresses moved to this test's loopback ports and temp folder. */
 const deriveConfig = (frontendPort: number, backends: Backend[], statsPath: string) =>
   renderHaproxyConfig(CONFIG, {
@@ -198,25 +193,6 @@ async function startBalancer(t: TestLike, backends: Backend[]): Promise<Balancer
   failed.catch(() => {}); // once running, its exit (teardown) is no failure
   await Promise.race([Promise.all(backends.map((b) => b.nextCheck())), failed]);
   return { port, statsPath, stderr: () => stderr };
-}
-
-/** One command on HAProxy's stats socket; it answers and closes. */
-async function statsCommand(path: string, command: string): Promise<string> {
-  const socket = connect(path);
-  socket.write(`${command}\n`);
-  let out = '';
-  for await (const chunk of socket) out += String(chunk);
-  return out;
-}
-
-/** `show stat` as one record per proxy and server, by column name. */
-async function showStat(path: string): Promise<Array<Record<string, string>>> {
-  const [head = '', ...rows] = (await statsCommand(path, 'show stat')).trim().split('\n');
-  const columns = head.replace(/^# /, '').split(',');
-  return rows.map((row) => {
-    const cells = row.split(',');
-    return Object.fromEntries(columns.map((c, i) => [c, cells[i] ?? '']));
-  });
 }
 
 /**

@@ -4,11 +4,14 @@ import { existsSync, promises as fsp, readFileSync, writeFileSync } from 'node:f
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { failingDiskFs, overrideHandle } from './fixtures/failing-fs.js';
-import { LineClient, readLog, startTestServer, tempDir } from './fixtures/server.js';
+import { LineClient, readLog, startTestServer, tempDir, TEST_REDIS } from './fixtures/server.js';
 import { parseReply } from '../src/protocol/replies.js';
 import { startServer } from '../src/server/server.js';
 import { readDurable } from '../src/store/recover.js';
 import { StateFileError } from '../src/store/state-file.js';
+
+/** Tests of the file store itself (its files, lock and disk faults): not run again on Redis. */
+const fileOnly = { skip: TEST_REDIS ? 'the file store only: this run is on Redis' : false };
 
 t.test('a session: every verb, any case, blank lines get nothing', async (t) => {
   const { port } = await startTestServer(t);
@@ -74,13 +77,13 @@ t.test('pipelined requests in one write are answered in order', async (t) => {
   t.pass('300 replies in request order');
 });
 
-t.test('OK means a restart would load the value (checkpoint plus journal)', async (t) => {
-  const { port, statePath } = await startTestServer(t);
+t.test('OK means a restart would find the value (checkpoint plus journal, or Redis)', async (t) => {
+  const { port, stored } = await startTestServer(t);
   const c = await LineClient.connect(t, port);
   await c.request('HELLO alice');
   for (let n = 0; n < 20; n++) {
     await c.request(`VALUE ${n}`);
-    t.equal((await readDurable(statePath)).get('alice'), n);
+    t.equal(await stored('alice'), n);
   }
 });
 
@@ -187,7 +190,7 @@ t.test('a peer that never reads is held to the output cap, then dropped', async 
 });
 
 t.test('close(): no new connections, earlier requests answered, BYE SHUTTING_DOWN', async (t) => {
-  const { port, server, statePath } = await startTestServer(t);
+  const { port, server, stored } = await startTestServer(t);
   const c = await LineClient.connect(t, port);
   c.send('HELLO s\nVALUE 9\n');
   await c.read(1);
@@ -196,7 +199,7 @@ t.test('close(): no new connections, earlier requests answered, BYE SHUTTING_DOW
   t.same(rest.slice(0, 1), ['OK 9']);
   t.match(rest[1], /^BYE SHUTTING_DOWN /);
   await closing;
-  t.same(JSON.parse(readFileSync(statePath, 'utf8')), { s: 9 });
+  t.equal(await stored('s'), 9);
 });
 
 t.test('the message log: one record per line each way, with conn, id, dir, line', async (t) => {
@@ -233,6 +236,7 @@ t.test('the message log: one record per line each way, with conn, id, dir, line'
 
 t.test(
   'a failing disk: ERR STORAGE, never a false OK; other commands work; it recovers',
+  fileOnly,
   async (t) => {
     const { fs: storeFs, control } = failingDiskFs();
     const { port, statePath } = await startTestServer(t, { storeFs });
@@ -254,6 +258,7 @@ t.test(
 
 t.test(
   'close(): a reply stuck behind a slow disk is cut off at the shutdown timeout',
+  fileOnly,
   async (t) => {
     let slow = false;
     let stuck!: () => void;
@@ -297,7 +302,7 @@ t.test(
   },
 );
 
-t.test('one server per state file: a second is refused and changes nothing', async (t) => {
+t.test('one server per state file: a second is refused and changes nothing', fileOnly, async (t) => {
   const first = await startTestServer(t);
   const c = await LineClient.connect(t, first.port);
   t.same(await c.request('HELLO one', 'VALUE 4'), ['VALUE 0', 'OK 4']);
@@ -315,7 +320,7 @@ t.test('one server per state file: a second is refused and changes nothing', asy
   t.same(await d.request('HELLO one'), ['VALUE 5'], 'once it has stopped, the file is free');
 });
 
-t.test('a start that fails after taking the lock releases it', async (t) => {
+t.test('a start that fails after taking the lock releases it', fileOnly, async (t) => {
   const dir = tempDir(t);
   const statePath = join(dir, 'state.json');
   const logPath = join(dir, 'messages.log');

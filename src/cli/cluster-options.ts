@@ -1,4 +1,4 @@
-import { CLUSTER_DEFAULTS } from '../limits.js';
+import { REDIS_STORE_DEFAULTS } from '../limits.js';
 import { bool, int, ms, optionalStr } from './options.js';
 
 /** Where values live and how servers share them (issue 13), spread into the server's options. */
@@ -15,7 +15,7 @@ export const CLUSTER_OPTIONS = {
   'allow-volatile-store': bool('start on a Redis without appendonly (an OK could be lost)'),
   'store-timeout-ms': ms(
     'a store call not answered this long is ERR STORAGE',
-    CLUSTER_DEFAULTS.storeTimeoutMs,
+    REDIS_STORE_DEFAULTS.timeoutMs,
   ),
   'node-name': optionalStr(
     'this server in every message-log record (default with a Redis store: host:port)',
