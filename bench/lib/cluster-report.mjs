@@ -192,7 +192,7 @@ export function clusterSections(results) {
     }
   }
   p();
-  p(...scalingSection(results));
+  md.push(...scalingSection(results));
   return `${md.join('\n')}\n`;
 }
 
