@@ -8,7 +8,7 @@
 import { cpus, loadavg } from 'node:os';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { runLoad } from './load.mjs';
+import { ConnectTimeout, runLoad } from './load.mjs';
 import { showStat, startHaproxy } from './haproxy.mjs';
 import {
   BENCH_MAX_CLIENTS,
@@ -27,7 +27,7 @@ import { cpuSeconds, machineTicks, startParity, startRedis, writeBytes } from '.
  * }} Topology
  * @typedef {{
  *   directSteps: number[], haproxySteps: number[], bisect: number, warmupMs: number,
- *   windowMs: number, retryDisturbed: boolean,
+ *   windowMs: number, connectTimeoutMs: number, retryDisturbed: boolean,
  * }} ClusterPlan
  * @typedef {{
  *   root: string, tmp: string, plan: ClusterPlan, log: (line: string) => void,
@@ -185,29 +185,43 @@ async function clusterStep(ctx, topo, clients) {
     /** @type {Promise<Record<string, number> | null>} */
     let spread = Promise.resolve(null);
     const procs = Math.ceil(clients / CLIENTS_PER_PROC);
-    const r = await runLoad(
-      {
-        mode: 'spec',
-        port: system.port,
-        conns: clients,
-        procs,
-        srcAddrs: 2 * procs,
-        idPrefix: `${topo.key}${clients}`.replace(/[^A-Za-z0-9]/g, ''),
-        warmupMs: ctx.plan.warmupMs,
-        durationMs: ctx.plan.windowMs,
-      },
-      {
-        atMark() {
-          s0 = sample(system.processes);
-          m0 = machineTicks();
-          if (system.statsPath !== null) spread = clientsPerServer(system.statsPath);
+    /** @type {Awaited<ReturnType<typeof runLoad>>} */
+    let r;
+    try {
+      r = await runLoad(
+        {
+          mode: 'spec',
+          port: system.port,
+          conns: clients,
+          procs,
+          srcAddrs: 2 * procs,
+          idPrefix: `${topo.key}${clients}`.replace(/[^A-Za-z0-9]/g, ''),
+          warmupMs: ctx.plan.warmupMs,
+          durationMs: ctx.plan.windowMs,
+          connectTimeoutMs: ctx.plan.connectTimeoutMs,
         },
-        atStop() {
-          s1 = sample(system.processes);
-          m1 = machineTicks();
+        {
+          atMark() {
+            s0 = sample(system.processes);
+            m0 = machineTicks();
+            if (system.statsPath !== null) spread = clientsPerServer(system.statsPath);
+          },
+          atStop() {
+            s1 = sample(system.processes);
+            m1 = machineTicks();
+          },
         },
-      },
-    );
+      );
+    } catch (err) {
+      if (!(err instanceof ConnectTimeout)) throw err;
+      // Not even connected: a failed step, with nothing measured but what there was before it.
+      return {
+        ...notMeasured(clients, procs, /** @type {Error} */ (err).message),
+        otherCpuCores: busyBefore * cpus().length,
+        busyBefore,
+        loadAverage,
+      };
+    }
     const windowS = r.windowMs / 1000;
     const replies = Math.max(1, r.repliesPerSec * windowS);
     /** @type {Record<Kind, number>} */
@@ -262,6 +276,37 @@ async function clusterStep(ctx, topo, clients) {
     await system.stop();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The record of a step whose clients could not all connect: it fails, with the reason as its one
+ * error, and no latency or CPU figures.
+ * @param {number} clients @param {number} procs @param {string} reason
+ */
+function notMeasured(clients, procs, reason) {
+  return {
+    clients,
+    pass: false,
+    p50: null,
+    p99: null,
+    p999: null,
+    max: null,
+    errors: 1,
+    errorKinds: { [reason]: 1 },
+    repliesPerSec: 0,
+    samples: 0,
+    connectMs: null,
+    procs,
+    cores: { parity: 0, haproxy: 0, redis: 0 },
+    parityMaxCores: 0,
+    genCpuCores: 0,
+    genCpuMaxProc: 0,
+    genLagP99Ms: 0,
+    lateTicks: 0,
+    writeBytesPerReply: { parity: 0, haproxy: 0, redis: 0 },
+    machineBusy: null,
+    clientsPerServer: null,
+  };
 }
 
 /** HAProxy's current connection count per server. */
