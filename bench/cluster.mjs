@@ -16,6 +16,8 @@
  *   --root DIR      the Parity checkout to measure (default: this one)
  *   --wait-idle S   wait up to S seconds (default 60) for the machine to be idle before each step
  *   --commit TEXT   how the report names the measured build (default: git HEAD of --root)
+ *   --from FILE     measure nothing: redraw the sections from saved results (a cluster.json, or
+ *                   bench/cluster-results.json), into --out DIR or, with --publish, the report
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -95,14 +97,32 @@ const { values } = parseArgs({
     root: { type: 'string', default: resolve(HERE, '..') },
     'wait-idle': { type: 'string', default: '60' },
     commit: { type: 'string' },
+    from: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
 if (values.help) {
   process.stdout.write(
     'usage: node bench/cluster.mjs [--quick | --full | --smoke] [--only file-direct,redis-1,...]\n' +
-      '                              [--out DIR | --publish] [--root DIR] [--wait-idle S]\n',
+      '                              [--out DIR | --publish] [--root DIR] [--wait-idle S]\n' +
+      '       node bench/cluster.mjs --from RESULTS.json [--out DIR | --publish]\n',
   );
+  process.exit(0);
+}
+if (values.from) {
+  const saved = JSON.parse(readFileSync(values.from, 'utf8'));
+  const sections = clusterSections(saved);
+  if (values.publish) {
+    const committed = join(HERE, 'cluster-results.json');
+    if (resolve(values.from) !== committed)
+      writeFileSync(committed, `${JSON.stringify(saved, null, 2)}\n`);
+    const md = join(HERE, '../BENCHMARKS.md');
+    writeFileSync(md, spliceClusterSections(readFileSync(md, 'utf8'), sections));
+  } else {
+    const dir = resolve(values.out ?? join(HERE, 'results'));
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'cluster.md'), sections);
+  }
   process.exit(0);
 }
 const mode = values.full ? 'full' : values.smoke ? 'smoke' : 'quick';
