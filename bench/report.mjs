@@ -11,6 +11,7 @@ import { cpus, release, totalmem } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import process from 'node:process';
 import { fileURLToPath, URL } from 'node:url';
+import { clusterSections, spliceClusterSections } from './lib/cluster-report.mjs';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 
@@ -80,11 +81,21 @@ function value(row, /** @type {'parity' | 'baseline' | 'redis'} */ side) {
 }
 
 /**
+ * bench/cluster.mjs's committed results (bench/cluster-results.json), whose Cluster and Scaling
+ * sections the committed report keeps when it is rewritten; null if there are none.
+ */
+export function committedClusterResults() {
+  const path = join(HERE, 'cluster-results.json');
+  return existsSync(path) ? JSON.parse(readFileSync(path, 'utf8')) : null;
+}
+
+/**
  * @param {any} results
  * @param {string} mdPath
  * @param {string} svgPath
+ * @param {any} [cluster] bench/cluster.mjs's results: their sections end the report
  */
-export function writeReport(results, mdPath, svgPath) {
+export function writeReport(results, mdPath, svgPath, cluster = null) {
   const { meta, rows } = results;
   const m = meta.machine;
   const svgRef = relative(dirname(mdPath), svgPath);
@@ -332,7 +343,8 @@ export function writeReport(results, mdPath, svgPath) {
   }
   p();
   for (const section of keptSections(mdPath)) p(section);
-  writeFileSync(mdPath, md.join('\n'));
+  const text = md.join('\n');
+  writeFileSync(mdPath, cluster ? spliceClusterSections(text, clusterSections(cluster)) : text);
 }
 
 /**
@@ -472,5 +484,6 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     JSON.parse(readFileSync(path, 'utf8')),
     join(HERE, '../BENCHMARKS.md'),
     join(HERE, 'spec-p99.svg'),
+    committedClusterResults(),
   );
 }

@@ -28,7 +28,7 @@ import { fileURLToPath, URL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { killAll } from './lib/servers.mjs';
 import * as scenarios from './lib/scenarios.mjs';
-import { machine, writeReport } from './report.mjs';
+import { committedClusterResults, machine, writeReport } from './report.mjs';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 
@@ -268,7 +268,9 @@ try {
 
 const elapsedS = (performance.now() - started) / 1000;
 const results = save(true);
-if (!partial || values.out) writeReport(results, paths.md, paths.svg);
+// The committed report keeps bench/cluster.mjs's sections, from their own committed results.
+if (!partial || values.out)
+  writeReport(results, paths.md, paths.svg, outDir === null ? committedClusterResults() : null);
 log(
   `done in ${elapsedS.toFixed(0)} s; results in ${paths.results}${!partial || values.out ? `, report in ${paths.md}` : ''}`,
 );

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, tempDir } from './fixtures/server.js';
 
@@ -15,8 +15,9 @@ type Step = { clients: number; errors: number; samples: number };
 
 // The benchmark itself is not part of `npm test`; this runs its smallest mode for a few seconds so
 // that `npm run bench` cannot rot: every scenario must run end to end and produce its row.
-// It starts a dozen servers in turn, so it gets more than tap's default 30 s on a busy machine.
-t.setTimeout(150_000);
+// It starts a dozen servers in turn, so it gets more than tap's default 30 s on a busy machine;
+// the cluster bench's smoke mode below adds about 10 s (up to 60 s on a busy one).
+t.setTimeout(210_000);
 t.test(
   'bench/run.mjs --smoke runs every scenario and writes its report',
   { timeout: 120_000 },
@@ -87,5 +88,65 @@ t.test(
     t.notMatch(md, /^old$/m, 'the generated sections are redrawn');
     t.match(md, /!\[p99 acknowledgement latency[^\]]*\]\(spec-p99\.svg\)/);
     t.match(readFileSync(join(out, 'spec-p99.svg'), 'utf8'), /^<svg /);
+  },
+);
+
+type ClusterStep = {
+  clients: number;
+  errors: number;
+  samples: number;
+  clientsPerServer: Record<string, number> | null;
+};
+
+// Debian puts haproxy in /usr/sbin; the cluster bench needs it and redis-server, as CI installs.
+const clusterMissing =
+  ['/usr/sbin/haproxy', '/usr/local/sbin/haproxy', '/usr/bin/haproxy'].some(existsSync) &&
+  ['/usr/bin/redis-server', '/usr/local/bin/redis-server'].some(existsSync)
+    ? false
+    : 'haproxy or redis-server is not installed';
+
+t.test(
+  'bench/cluster.mjs --smoke runs through HAProxy and Redis and writes its sections',
+  { timeout: 60_000, skip: clusterMissing },
+  async (t) => {
+    const out = tempDir(t);
+    const child = spawn(
+      process.execPath,
+      [join(ROOT, 'bench/cluster.mjs'), '--smoke', '--out', out, '--wait-idle', '0'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    t.teardown(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    });
+    let output = '';
+    child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+    const [code] = (await once(child, 'exit')) as [number | null];
+    t.equal(code, 0, output);
+
+    const results = JSON.parse(readFileSync(join(out, 'cluster.json'), 'utf8')) as {
+      topologies: Array<{ key: string; steps: ClusterStep[] }>;
+    };
+    t.same(
+      results.topologies.map((x) => x.key),
+      ['file-direct', 'redis-2'],
+    );
+    for (const topology of results.topologies) {
+      t.equal(topology.steps.length, 1);
+      t.equal(topology.steps[0]!.errors, 0, `${topology.key}: no errors`);
+      t.ok(topology.steps[0]!.samples > 0, `${topology.key}: latencies measured`);
+    }
+    // HAProxy spread the clients over both servers, each reading its PROXY header.
+    const spread = results.topologies[1]!.steps[0]!.clientsPerServer!;
+    t.same(Object.keys(spread), ['parity1', 'parity2']);
+    t.equal(
+      Object.values(spread).reduce((a, b) => a + b, 0),
+      20,
+    );
+
+    const md = readFileSync(join(out, 'cluster.md'), 'utf8');
+    t.match(md, /^## Cluster\n/);
+    t.match(md, /\| Redis, 2 servers, HAProxy \|/);
+    t.match(md, /\n## Scaling\n/);
   },
 );

@@ -154,16 +154,32 @@ function merge(results) {
   };
 }
 
+/** Thrown by runLoad when not every connection was answered within `connectTimeoutMs`. */
+export class ConnectTimeout extends Error {}
+
 /**
  * One whole measurement: connect, optional warm-up, a measuring window, stop, exit. `onWindow`
- * hooks let the caller sample the server around the window.
- * @param {LoadConfig & { warmupMs?: number, durationMs: number }} cfg
+ * hooks let the caller sample the server around the window. With `connectTimeoutMs`, a load
+ * whose connections are not all answered by then fails (ConnectTimeout) instead of waiting on:
+ * spec clients send as soon as they are connected, so on a machine too busy for the load the rest
+ * connect ever more slowly.
+ * @param {LoadConfig & { warmupMs?: number, durationMs: number, connectTimeoutMs?: number }} cfg
  * @param {{ atMark?: () => void, atStop?: () => void }} [hooks]
  */
 export async function runLoad(cfg, hooks = {}) {
   const load = startLoad(cfg);
   try {
-    const connected = await load.connected;
+    const ms = cfg.connectTimeoutMs;
+    const connected = await (ms === undefined
+      ? load.connected
+      : Promise.race([
+          load.connected,
+          sleep(ms, undefined, { ref: false }).then(() => {
+            throw new ConnectTimeout(
+              `${cfg.conns} connections not all answered within ${ms / 1000} s`,
+            );
+          }),
+        ]));
     load.go();
     await sleep(cfg.warmupMs ?? 1_000);
     hooks.atMark?.();

@@ -23,7 +23,7 @@ import {
 
 const STORE_BENCH = fileURLToPath(new URL('../store-bench.mjs', import.meta.url));
 /** Spec clients per generator process: far below the 20,000 open files a process may have. */
-const CLIENTS_PER_PROC = 5_000;
+export const CLIENTS_PER_PROC = 5_000;
 /** Parity's --max-clients in the benchmark: the per-process file limit minus some for the rest. */
 export const BENCH_MAX_CLIENTS = 19_900;
 /** The spec pass criterion, from the issue. */
@@ -163,7 +163,8 @@ async function measure(ctx, target, label, load, statePath) {
 
 /** More CPU than this used by neither server nor generator means the run was disturbed. */
 const DISTURBED_CORES = 0.3;
-const disturbed = (/** @type {{ otherCpuCores: number }} */ r) => r.otherCpuCores > DISTURBED_CORES;
+export const disturbed = (/** @type {{ otherCpuCores: number }} */ r) =>
+  r.otherCpuCores > DISTURBED_CORES;
 
 /** @param {Context} ctx @param {number} conns @param {number} inflight */
 export async function flood(ctx, conns, inflight) {
@@ -278,23 +279,36 @@ async function specCapacityOf(ctx, target) {
     );
     return s.pass;
   };
+  const { capacity, limited } = await stepSearch(ctx.plan.specSteps, ctx.plan.bisect, run);
+  steps.sort((a, b) => a.clients - b.clients);
+  return { capacity, limited, steps };
+}
+
+/**
+ * The spec search: tries each count of `counts` in turn until `run(n)` fails, then bisects
+ * `bisect` times between the last pass and the first failure, to multiples of 250. `capacity` is
+ * the largest count that passed (0 if none); `limited` means none failed, so it may hold more.
+ * @param {number[]} counts
+ * @param {number} bisect
+ * @param {(n: number) => Promise<boolean>} run
+ */
+export async function stepSearch(counts, bisect, run) {
   let lo = 0;
   let hi = 0;
-  for (const n of ctx.plan.specSteps) {
+  for (const n of counts) {
     if (await run(n)) lo = n;
     else {
       hi = n;
       break;
     }
   }
-  for (let i = 0; i < ctx.plan.bisect && hi > 0; i++) {
+  for (let i = 0; i < bisect && hi > 0; i++) {
     const mid = Math.round((lo + hi) / 2 / 250) * 250;
     if (mid <= lo || mid >= hi) break;
     if (await run(mid)) lo = mid;
     else hi = mid;
   }
-  steps.sort((a, b) => a.clients - b.clients);
-  return { capacity: lo, limited: hi === 0, steps };
+  return { capacity: lo, limited: hi === 0 };
 }
 
 /** @param {Context} ctx */

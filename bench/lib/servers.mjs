@@ -28,20 +28,24 @@ export function killAll() {
 }
 
 /**
+ * @typedef {'parity' | 'baseline' | 'redis' | 'haproxy'} ProcessName
  * @typedef {{
- *   name: 'parity' | 'baseline' | 'redis', pid: number, port: number, readyMs: number,
+ *   name: ProcessName, pid: number, port: number, readyMs: number,
  *   output: string[], cpuSeconds(): number, rss(): number,
  *   stop(): Promise<number | string>, exited: Promise<number | string>,
  * }} RunningServer
  */
 
 /**
- * @param {'parity' | 'baseline' | 'redis'} name
- * @param {string[]} argv node arguments (or redis-server's)
- * @param {{ command?: string, ready?: (line: string) => number | null }} [o]
+ * Starts a registered child and resolves once it is ready: by default when it prints a JSON
+ * `listening` record with its port; `ready` reads each stdout line for the port instead; `until`
+ * (for a process that prints nothing useful) resolves with the port once it can be used.
+ * @param {ProcessName} name
+ * @param {string[]} argv node arguments (or the command's)
+ * @param {{ command?: string, ready?: (line: string) => number | null, until?: () => Promise<number> }} [o]
  * @returns {Promise<RunningServer>}
  */
-async function start(name, argv, o = {}) {
+export async function startProcess(name, argv, o = {}) {
   const t0 = performance.now();
   const child = spawn(o.command ?? process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
@@ -56,7 +60,7 @@ async function start(name, argv, o = {}) {
   const lines = createInterface({
     input: /** @type {import('node:stream').Readable} */ (child.stdout),
   });
-  const port = await new Promise((resolve, reject) => {
+  const ready = new Promise((resolve, reject) => {
     lines.on('line', (line) => {
       if (output.length < 1000) output.push(line);
       if (o.ready) {
@@ -74,7 +78,17 @@ async function start(name, argv, o = {}) {
     void exited.then((code) =>
       reject(new Error(`${name} exited (${code}) before listening: ${stderr}`)),
     );
+    o.until?.().then(resolve, reject);
   });
+  /** @type {number} */
+  let port;
+  try {
+    port = /** @type {number} */ (await ready);
+  } catch (err) {
+    // Not ready (it exited, or `until` gave up): nothing of it may outlive the failed start.
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    throw err;
+  }
   const readyMs = performance.now() - t0;
   const pid = /** @type {number} */ (child.pid);
   return {
@@ -98,29 +112,29 @@ async function start(name, argv, o = {}) {
 }
 
 /**
- * bin/server with its state and log in `dir`.
- * @param {{ root: string, dir: string, args?: string[], nodeArgs?: string[], statePath?: string }} o
+ * bin/server with its state and log in `dir`; with `store` (redis://…) its values live there and
+ * it has no state file.
+ * @param {{ root: string, dir: string, args?: string[], nodeArgs?: string[], statePath?: string, store?: string }} o
  */
 export function startParity(o) {
-  const statePath = o.statePath ?? join(o.dir, 'state.json');
+  const statePath = o.store ? null : (o.statePath ?? join(o.dir, 'state.json'));
   const logPath = join(o.dir, 'messages.log');
   const argv = [
     ...(o.nodeArgs ?? []),
     join(o.root, 'bin/server'),
     '--port',
     '0',
-    '--state',
-    statePath,
+    ...(statePath === null ? ['--store', /** @type {string} */ (o.store)] : ['--state', statePath]),
     '--log',
     logPath,
     ...(o.args ?? []),
   ];
-  return start('parity', argv).then((s) => ({ ...s, statePath, logPath }));
+  return startProcess('parity', argv).then((s) => ({ ...s, statePath, logPath }));
 }
 
 /** @param {{ nodeArgs?: string[] }} [o] */
 export function startBaseline(o = {}) {
-  return start('baseline', [...(o.nodeArgs ?? []), BASELINE, '--port', '0']);
+  return startProcess('baseline', [...(o.nodeArgs ?? []), BASELINE, '--port', '0']);
 }
 
 /** Where Debian's redis-server is, or null (the Redis rows are then skipped, with this reason). */
@@ -131,7 +145,7 @@ export function redisServerPath() {
 }
 
 /** A free loopback port: bound on port 0, read, released (redis-server cannot take port 0). */
-async function freePort() {
+export async function freePort() {
   const server = createServer();
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -172,7 +186,7 @@ export async function startRedis(o) {
     '--logfile',
     '',
   ];
-  return start('redis', argv, {
+  return startProcess('redis', argv, {
     command: bin,
     ready: (line) => (line.includes('Ready to accept connections') ? port : null),
   });
