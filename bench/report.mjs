@@ -12,6 +12,7 @@ import { dirname, join, relative } from 'node:path';
 import process from 'node:process';
 import { fileURLToPath, URL } from 'node:url';
 import { clusterSections, spliceClusterSections } from './lib/cluster-report.mjs';
+import { int, ms } from './lib/format.mjs';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 
@@ -48,16 +49,6 @@ export function machine(/** @type {string} */ root = join(HERE, '..')) {
   };
 }
 
-const int = (/** @type {number | null | undefined} */ x) =>
-  x === null || x === undefined ? '–' : Math.round(x).toLocaleString('en-US');
-const ms = (/** @type {number | null | undefined} */ x) =>
-  x === null || x === undefined || !Number.isFinite(x)
-    ? '–'
-    : x < 10
-      ? x.toFixed(2)
-      : x < 1000
-        ? x.toFixed(1)
-        : int(x);
 const kib = (/** @type {number} */ b) => `${(b / 1024).toFixed(1)} KiB`;
 const mib = (/** @type {number} */ b) =>
   b >= 2 ** 20 ? `${(b / 2 ** 20).toFixed(1)} MiB` : kib(b);

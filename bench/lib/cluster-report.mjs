@@ -4,6 +4,7 @@
  * 100,000 and 1,000,000 clients. spliceClusterSections puts them into the report in place of the
  * previous ones, so the rest of the file (bench/run.mjs's) is left as it is.
  */
+import { int, ms } from './format.mjs';
 
 /** Replies per second a spec client asks for: VALUE every 500 ms, EVEN/ODD every 3-5 s (4 s). */
 export const SPEC_REPLIES_PER_CLIENT = 2 + 1 / 4;
@@ -25,18 +26,6 @@ const HAPROXY_BYTES_PER_CONN = 33_000;
 
 const KINDS = /** @type {const} */ (['parity', 'haproxy', 'redis']);
 
-const int = (/** @type {number | null | undefined} */ x) =>
-  x === null || x === undefined || !Number.isFinite(x)
-    ? '–'
-    : Math.round(x).toLocaleString('en-US');
-const ms = (/** @type {number | null | undefined} */ x) =>
-  x === null || x === undefined || !Number.isFinite(x)
-    ? '–'
-    : x < 10
-      ? x.toFixed(2)
-      : x < 1000
-        ? x.toFixed(1)
-        : int(x);
 const c2 = (/** @type {number} */ x) => x.toFixed(2);
 /** CPU seconds per 1,000 replies, from cores and replies per second. */
 const per1k = (/** @type {number} */ cores, /** @type {number} */ rps) =>
