@@ -2,6 +2,7 @@ import t from 'tap';
 import { once } from 'node:events';
 import { connect, createServer } from 'node:net';
 import { failingDiskFs } from './fixtures/failing-fs.js';
+import { redisMissing, startRedis } from './fixtures/redis.js';
 import { LineClient, startTestServer, tempDir, type TestLike } from './fixtures/server.js';
 import { fetchText, openEvents } from './http-events.js';
 import { startServer, type ServerOptions } from '../src/server/server.js';
@@ -198,6 +199,34 @@ t.test(
     t.equal(down.body, 'not ready: the last commit failed\n');
     control.failing = false;
     t.same(await c.request('VALUE 4'), ['OK 4']);
+    t.equal((await fetchText(`${url}readyz`)).status, 200);
+  },
+);
+
+t.test(
+  '/readyz with the Redis store: 503 while Redis is down, 200 once a write succeeds again',
+  { skip: redisMissing() },
+  async (t) => {
+    const redis = await startRedis(t);
+    const { url, server } = await withHttp(t, {
+      redis: { url: redis.url, waitReplicas: 0, allowVolatile: false, timeoutMs: 2_000 },
+    });
+    const c = await LineClient.connect(t, server.port);
+    t.same(await c.request('HELLO erin', 'VALUE 5'), ['VALUE 0', 'OK 5']);
+    t.ok(server.monitor.commits >= 1, 'the writes count as commits (the commit metrics)');
+    t.equal((await fetchText(`${url}readyz`)).status, 200);
+    await redis.kill9();
+    t.match(await c.request('VALUE 6'), [/^ERR STORAGE /]);
+    const down = await fetchText(`${url}readyz`);
+    t.equal(down.status, 503);
+    t.equal(down.body, 'not ready: the last commit failed\n');
+    await redis.restart();
+    let reply: string[] = [];
+    for (let i = 0; i < 100 && reply[0] !== 'OK 7'; i++) {
+      reply = await c.request('VALUE 7');
+      if (reply[0] !== 'OK 7') await new Promise((r) => setTimeout(r, 50));
+    }
+    t.same(reply, ['OK 7'], 'the server reconnected by itself');
     t.equal((await fetchText(`${url}readyz`)).status, 200);
   },
 );

@@ -358,7 +358,7 @@ async function openFiles(
   }
   try {
     if (options.redis) {
-      const store = await openRedis(options.redis, maxIds, logFile, options.logger);
+      const store = await openRedis(options.redis, maxIds, logFile, onCommit, options.logger);
       return { lock, logFile, store, setAside: null };
     }
     const store = await Store.open(options.statePath, {
@@ -386,6 +386,7 @@ async function openRedis(
   choice: RedisChoice,
   maxIds: number,
   log: LogFile,
+  onCommit: StoreOptions['onCommit'],
   logger: Logger | undefined,
 ): Promise<ValueStore> {
   const { openRedisStore } = await import('../store/redis/redis-store.js');
@@ -397,5 +398,5 @@ async function openRedis(
     info: (details: Record<string, unknown>, message: string) => logger?.info(details, message),
     warn: (details: Record<string, unknown>, message: string) => logger?.warn(details, message),
   });
-  return new LoggedStore(store, log);
+  return new LoggedStore(store, log, onCommit);
 }
