@@ -343,7 +343,10 @@ export function writeReport(results, mdPath, svgPath, cluster = null) {
   }
   p();
   const text = md.join('\n');
-  writeFileSync(mdPath, cluster ? spliceClusterSections(text, clusterSections(cluster)) : text);
+  writeFileSync(
+    mdPath,
+    cluster ? spliceClusterSections(text, clusterSections(cluster, results)) : text,
+  );
 }
 
 /** An SVG line chart of p99 against client count for both servers, with a log latency axis. */
