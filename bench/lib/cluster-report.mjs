@@ -201,6 +201,13 @@ export function clusterSections(results, reference = null) {
   p(
     'Cores are CPU over the measuring window at the largest passing step (1.00 = one core busy). "Other" is CPU charged to none of these processes: the kernel\'s loopback work in softirq context (twice as much through HAProxy: every byte crosses two connections), its writeback of fsynced files, or other work on the machine.',
   );
+  const failures = failureKinds(topologies);
+  if (failures.length > 0) {
+    p();
+    p(
+      `A step fails on p99 over 100 ms or on any error. The errors in failing steps: ${failures.map(([kind, n]) => `${int(n)} × ${kind}`).join('; ')}.`,
+    );
+  }
   p();
   p('### CPU per reply');
   p();
@@ -231,8 +238,8 @@ export function clusterSections(results, reference = null) {
   );
   for (const t of topologies) {
     for (const s of t.steps) {
-      const kinds = Object.entries(s.errorKinds ?? {})
-        .map(([k, v]) => `${v} ${k}`)
+      const kinds = failureKinds([{ steps: [s] }])
+        .map(([k, v]) => `${int(v)} ${k.replace(/ \(.*$/, '')}`)
         .join('; ');
       const spread = s.clientsPerServer
         ? Object.values(s.clientsPerServer).map(int).join(' / ')
@@ -392,6 +399,36 @@ function scalingSection(results, reference) {
     `- **Parity servers scale out.** They share nothing but Redis: ${int(big.servers)} of them for ${int(big.clients)} clients is many processes, not a new limit.`,
   );
   return md;
+}
+
+/** What each kind of error in a failing step means, by the generator's name for it. */
+const ERROR_KINDS = [
+  {
+    match: /^server closed/,
+    kind: '"server closed" (through HAProxy: the balancer closed the client, most likely because it could not connect it to a server short of CPU and slow to accept within `timeout connect 5s` and 3 retries)',
+  },
+  {
+    match: /^reply ERR STORAGE/,
+    kind: "`ERR STORAGE` (the Redis store's 2 s timeout: Redis, or the server's turn to read its answer, came too late on the overloaded machine; the write was not acknowledged)",
+  },
+  { match: /not all answered within/, kind: 'not all clients connected within the time limit' },
+  { match: /^unanswered/, kind: 'requests still unanswered when the step ended' },
+];
+
+/**
+ * The errors of failing steps, summed by what they mean.
+ * @param {any[]} topologies @returns {Array<[string, number]>}
+ */
+function failureKinds(topologies) {
+  /** @type {Map<string, number>} */
+  const sums = new Map();
+  for (const t of topologies)
+    for (const s of t.steps)
+      for (const [name, n] of Object.entries(s.errorKinds ?? {})) {
+        const kind = ERROR_KINDS.find((k) => k.match.test(name))?.kind ?? `"${name}"`;
+        sums.set(kind, (sums.get(kind) ?? 0) + /** @type {number} */ (n));
+      }
+  return [...sums].sort((a, b) => b[1] - a[1]);
 }
 
 /** The headings of the sections this module writes, in order. */
