@@ -409,7 +409,7 @@ const ERROR_KINDS = [
   },
   {
     match: /^reply ERR STORAGE/,
-    kind: "`ERR STORAGE` (the Redis store's 2 s timeout: Redis, or the server's turn to read its answer, came too late on the overloaded machine; the write was not acknowledged)",
+    kind: '`ERR STORAGE` (the Redis store gave up on a write, most likely at its 2 s store timeout while the machine was overloaded; that write was not acknowledged)',
   },
   { match: /not all answered within/, kind: 'not all clients connected within the time limit' },
   { match: /^unanswered/, kind: 'requests still unanswered when the step ended' },
