@@ -362,26 +362,17 @@ function scalingSection(results, reference) {
       `- **This machine was slower than in the single-server report above.** The file-store server held ${int(direct.capacity)} clients direct here, against ${int(refSpec.parity)} there (${reference.meta.machine.commit}, ${reference.meta.date.slice(0, 10)}). At ${int(dStep.clients)} clients it spent ${us(dStep.cores.parity, dStep.repliesPerSec)} µs per reply against ${us(refStep.serverCpuCores, refStep.repliesPerSec)} µs there; the server has changed since (the journal commit path), but the generator has not, and it spent ${us(dStep.genCpuCores, dStep.repliesPerSec)} µs per reply against ${us(refStep.genCpuCores, refStep.repliesPerSec)}. Other sessions ran tests on this shared machine all through the run (see each step's load average), which is the likely reason the same work took more CPU even in windows where little CPU went to anything else: a virtual machine's neighbours do not show as its own CPU. Every figure here, the model's included, is on the slow side by about that ratio; the comparisons within this run hold.`,
     );
   }
+  const redisLoads = results.topologies
+    .filter((/** @type {any} */ t) => t.topology.store === 'redis')
+    .flatMap((/** @type {any} */ t) => t.steps.filter(usable));
+  const least = redisLoads.reduce((/** @type {any} */ a, /** @type {any} */ b) =>
+    b.repliesPerSec < a.repliesPerSec ? b : a,
+  );
+  const most = redisLoads.reduce((/** @type {any} */ a, /** @type {any} */ b) =>
+    b.repliesPerSec > a.repliesPerSec ? b : a,
+  );
   p(
-    `- **Costs per reply fall with load.** The fixed part above is one reason; batching is the other: Redis fsyncs once per event-loop turn, so a busier Redis puts more writes in each fsync (its CPU rose from ${c2(
-      Math.min(
-        ...results.topologies.flatMap((/** @type {any} */ t) =>
-          t.steps
-            .filter(usable)
-            .filter(() => t.topology.store === 'redis')
-            .map((/** @type {any} */ s) => s.cores.redis),
-        ),
-      ),
-    )} to ${c2(
-      Math.max(
-        ...results.topologies.flatMap((/** @type {any} */ t) =>
-          t.steps
-            .filter(usable)
-            .filter(() => t.topology.store === 'redis')
-            .map((/** @type {any} */ s) => s.cores.redis),
-        ),
-      ),
-    )} cores while its replies/s grew about fourfold). The fits only reach ${int(costs.parity.maxRps)} replies/s per server and ${int(costs.redis.maxRps)} per Redis; a process run at 75% of its own core serves more, so the counts above lean high.`,
+    `- **Costs per reply fall with load.** The fixed part above is one reason; batching is the other: Redis fsyncs once per event-loop turn, so a busier Redis puts more writes in each fsync (its CPU went from ${c2(least.cores.redis)} to ${c2(most.cores.redis)} cores while its replies/s went from ${int(least.repliesPerSec)} to ${int(most.repliesPerSec)}). The fits reach only ${int(costs.parity.maxRps)} replies/s per server and ${int(costs.redis.maxRps)} per Redis; a process given a core of its own serves more, each reply for less, so the servers, cores and shards counted above lean high.`,
   );
   p();
   p('**Where the next limit is:**');
