@@ -36,6 +36,9 @@ const ms = (/** @type {number | null | undefined} */ x) =>
         ? x.toFixed(1)
         : int(x);
 const c2 = (/** @type {number} */ x) => x.toFixed(2);
+/** `a, b and c`. */
+const andList = (/** @type {string[]} */ xs) =>
+  xs.length < 2 ? xs.join('') : `${xs.slice(0, -1).join(', ')} and ${xs[xs.length - 1]}`;
 /** A modelled count, to two significant digits: the model is not more precise than that. */
 const about = (/** @type {number} */ x) => {
   if (!Number.isFinite(x) || x <= 0) return int(x);
@@ -290,7 +293,7 @@ function scalingSection(results, reference) {
       )
       .map((/** @type {any} */ t) => t.label);
     p(
-      `**On ${cores} cores the curve is flat.** Through HAProxy on one Redis, ${redisRuns.map((/** @type {any} */ t) => t.topology.servers).join(', ')} servers held ${held.map(int).join(', ')} spec clients. Every process here (the servers, HAProxy, Redis, and the generator that plays the clients) shares the same ${cores} cores: ${used}. Another server adds no core, only another process competing for them, with its own fixed cost. So the model below is built from what each process spends, measured here, and not from these client counts.${floors.length > 0 ? ` (${floors.join('; ')}: a step above its figure failed with more than ${DISTURBED_CORES} cores going to other work even when measured again, so that figure is a floor.)` : ''}`,
+      `**On ${cores} cores the curve is flat.** Through HAProxy on one Redis, ${andList(redisRuns.map((/** @type {any} */ t) => String(t.topology.servers)))} servers held ${andList(held.map(int))} spec clients. Every process here (the servers, HAProxy, Redis, and the generator that plays the clients) shares the same ${cores} cores: ${used}. Another server adds no core, only another process competing for them, with its own fixed cost. So the model below is built from what each process spends, measured here, and not from these client counts.${floors.length > 0 ? ` (${floors.join('; ')}: a step above its figure failed with more than ${DISTURBED_CORES} cores going to other work even when measured again, so that figure is a floor.)` : ''}`,
     );
     p();
   }
@@ -299,7 +302,7 @@ function scalingSection(results, reference) {
   const redis1 = byKey('redis-1');
   if (direct && viaHaproxy && redis1) {
     p(
-      `On the same cores, one file-store server held ${int(direct.capacity)} clients direct, ${int(viaHaproxy.capacity)} through HAProxy (HAProxy's CPU came out of the same budget), and ${int(redis1.capacity)} on Redis: Parity itself spends about ${costs.parityFile ? (costs.parity.perReplyUs / costs.parityFile.perReplyUs).toFixed(1) : '–'} times the CPU per reply on the Redis store as on the file store (a script call through ioredis per VALUE, against a journal record batched per commit), and Redis's own CPU comes on top.`,
+      `On the same cores, one file-store server held ${int(direct.capacity)} clients direct, ${int(viaHaproxy.capacity)} through HAProxy (HAProxy's CPU came out of the same budget), and ${int(redis1.capacity)} on Redis: Parity itself spends about ${costs.parityFile ? (costs.parity.perReplyUs / costs.parityFile.perReplyUs).toFixed(1) : '–'} times the CPU per reply on the Redis store as on the file store (presumably a script call through ioredis per VALUE, against a journal record batched per commit; not profiled here), and Redis's own CPU comes on top.`,
     );
     p();
   }
