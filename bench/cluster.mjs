@@ -109,9 +109,13 @@ if (values.help) {
   );
   process.exit(0);
 }
+/** The single-server report's results (bench/results.json), which the Scaling section compares. */
+const singleServer = existsSync(join(HERE, 'results.json'))
+  ? JSON.parse(readFileSync(join(HERE, 'results.json'), 'utf8'))
+  : null;
 if (values.from) {
   const saved = JSON.parse(readFileSync(values.from, 'utf8'));
-  const sections = clusterSections(saved);
+  const sections = clusterSections(saved, singleServer);
   if (values.publish) {
     const committed = join(HERE, 'cluster-results.json');
     if (resolve(values.from) !== committed)
@@ -208,7 +212,7 @@ try {
   cleanUp();
 }
 const results = save(true);
-const sections = clusterSections(results);
+const sections = clusterSections(results, singleServer);
 if (outDir) writeFileSync(paths.md, sections);
 else writeFileSync(paths.md, spliceClusterSections(readFileSync(paths.md, 'utf8'), sections));
 log(

@@ -335,7 +335,10 @@ export function writeReport(results, mdPath, svgPath, cluster = null) {
   p();
   for (const section of keptSections(mdPath)) p(section);
   const text = md.join('\n');
-  writeFileSync(mdPath, cluster ? spliceClusterSections(text, clusterSections(cluster)) : text);
+  writeFileSync(
+    mdPath,
+    cluster ? spliceClusterSections(text, clusterSections(cluster, results)) : text,
+  );
 }
 
 /**
