@@ -48,6 +48,59 @@ t.test('values rewritten in place equal a fresh table after any sequence of sets
   t.pass('cached blocks never go stale');
 });
 
+t.test('property: the table answers as a Map would, in the order ids were first set', async (t) => {
+  // Few distinct ids (so most sets repeat one) and ids that end like others (`ab`, `xab`): the
+  // index compares bytes before the id, and grows many times over 2,000 sets.
+  const shortId = fc.stringMatching(/^[abx_.-]{1,4}$/);
+  const ops = fc.array(fc.tuple(fc.oneof(shortId, id), fc.integer({ min: 0, max: 99 })), {
+    maxLength: 2000,
+    size: 'max', // fast-check's default size keeps arrays short: the index would never grow
+  });
+  fc.assert(
+    fc.property(ops, (list) => {
+      const table = new StateTable();
+      const model = new Map<string, number>();
+      for (const [k, v] of list) {
+        const changed = model.get(k) !== v;
+        if (table.set(k, v) !== changed) return false;
+        model.set(k, v);
+      }
+      if (table.size !== model.size) return false;
+      for (const [k, v] of model) if (table.get(k) !== v) return false;
+      if (table.get('absent-id') !== model.get('absent-id')) return false;
+      const json = JSON.parse(table.serialize().toString()) as Record<string, number>;
+      return (
+        JSON.stringify([...table]) === JSON.stringify([...model]) &&
+        JSON.stringify([...table.values()]) === JSON.stringify([...model.values()]) &&
+        Object.keys(json).length === model.size
+      );
+    }),
+    { numRuns: 300 },
+  );
+  t.pass('300 random sequences agree with a Map');
+});
+
+t.test('two ids with the same hash are two entries', async (t) => {
+  // FNV-1a 32 maps both pairs to one hash (found by search): the index must compare the bytes.
+  const table = new StateTable();
+  t.ok(table.set('id43zx', 1));
+  t.ok(table.set('idbpad', 2));
+  t.ok(table.set('id43zy', 3));
+  t.ok(table.set('idbpae', 4));
+  t.notOk(table.set('idbpad', 2), 'the same value again: unchanged');
+  t.same(
+    [...table],
+    [
+      ['id43zx', 1],
+      ['idbpad', 2],
+      ['id43zy', 3],
+      ['idbpae', 4],
+    ],
+  );
+  t.equal(table.get('id43zx'), 1);
+  t.equal(table.get('idbpae'), 4);
+});
+
 t.test('hand-edited JSON in any layout is read; the same rules apply', async (t) => {
   t.same(
     [...parseState('{"a":1,"b":2}')],

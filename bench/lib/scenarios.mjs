@@ -26,6 +26,8 @@ const STORE_BENCH = fileURLToPath(new URL('../store-bench.mjs', import.meta.url)
 export const CLIENTS_PER_PROC = 5_000;
 /** Parity's --max-clients in the benchmark: the per-process file limit minus some for the rest. */
 export const BENCH_MAX_CLIENTS = 19_900;
+/** Parity's --max-ids in the benchmark: room for every state the scenarios start from, and more. */
+const BENCH_MAX_IDS = 20_000_000;
 /** The spec pass criterion, from the issue. */
 export const SPEC_P99_LIMIT_MS = 100;
 
@@ -74,6 +76,10 @@ async function launch(ctx, target, label, statePath) {
       String(BENCH_MAX_CLIENTS),
       '--max-clients-per-address',
       String(BENCH_MAX_CLIENTS),
+      // The ids scenario starts from 1M stored ids, the default cap: every new client's HELLO was
+      // ERR ID_LIMIT, and its spec run never ended.
+      '--max-ids',
+      String(BENCH_MAX_IDS),
     ],
   });
   return { server, dir };
