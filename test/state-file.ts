@@ -238,6 +238,55 @@ t.test('property: the streaming parser agrees with JSON.parse on any text', asyn
   t.pass('3000 texts: the same entries or the same kind of error');
 });
 
+/** Our layout's lines for `list`, repeats kept, with one line optionally replaced by `edit`. */
+const ownLayout = fc
+  .tuple(
+    fc.array(
+      fc.tuple(fc.oneof(fc.stringMatching(/^[ab]{1,2}$/), id), fc.integer({ min: 0, max: 99 })),
+      {
+        minLength: 1,
+        maxLength: 1400,
+        size: 'max', // past one run (512 lines) of the fast path
+      },
+    ),
+    fc.nat(),
+    fc.constantFrom(
+      null,
+      '  "x": 7',
+      '  "a":  5',
+      '  "y":   1',
+      '\t"z": 1',
+      '  "bad id": 1',
+      '  "q": 100',
+    ),
+  )
+  .map(([list, at, edit]) => {
+    const lines = list.map(([k, v]) => `  "${k}": ${v < 10 ? ' ' : ''}${v}`);
+    if (edit !== null) lines[at % lines.length] = edit;
+    return `{\n${lines.join(',\n')}\n}\n`;
+  });
+
+t.test(
+  'property: our layout with repeated ids and odd lines reads as JSON.parse reads it',
+  async (t) => {
+    fc.assert(
+      fc.property(ownLayout, fc.nat(), (text, cut) => {
+        const whole = outcome(() => parseState(text));
+        const at = cut % (text.length + 1);
+        const parser = new StateParser();
+        const split = outcome(() => {
+          parser.push(text.slice(0, at));
+          parser.push(text.slice(at));
+          return parser.end();
+        });
+        return whole === outcome(() => reference(text)) && split === whole;
+      }),
+      { numRuns: 300 },
+    );
+    t.pass('300 texts, whole and cut anywhere');
+  },
+);
+
 /** The parse of `text` pushed in the given pieces: entries, or the exact error message. */
 function pieces(parts: string[]): string {
   const parser = new StateParser();
@@ -270,6 +319,12 @@ const SAMPLES = [
   '{"a": 1, "b": [1, 2',
   '[1, 2, 3]\n',
   '\ufeff{}',
+  '{\n  "a":  1,\n  "b": 42,\n  "a":  3\n}\n', // a repeat in our layout: first place, last value
+  '{\n  "a":  1,\n  "a":  2,\n  "a":  3,\n  "b":  4\n}\n',
+  '{\n  "a":  1,\n  "b": 7,\n  "c": 42\n}\n', // one space, one digit: JSON, not our field
+  '{\n  "a":  1,\n  "b":  2\n  "c":  3\n}\n', // a comma missing
+  '{\n  "a":  1,\r\n  "b":  2\n}\n',
+  `{\n  "${'i'.repeat(65)}":  1\n}\n`,
 ];
 
 t.test('every sample reads the same, cut at every boundary and char by char', async (t) => {

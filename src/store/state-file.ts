@@ -42,8 +42,20 @@ export class StateParser {
   push(text: string): void {
     if (this.#json !== null) return this.#json.push(text);
     const all = this.#pending + text;
+    const end = all.lastIndexOf('\n') + 1; // whole lines end here; the rest waits for more
     let from = 0;
-    for (let nl = all.indexOf('\n'); nl !== -1; nl = all.indexOf('\n', from)) {
+    while (from < end) {
+      if (this.#own === 'key-or-close' || this.#own === 'key') {
+        // Runs of entries in our exact layout are copied into the table as they are.
+        const run = this.#table.appendLines(all, from, end);
+        if (run.lines > 0) {
+          from = run.at;
+          this.#line += run.lines;
+          this.#own = run.comma ? 'key' : 'comma-or-close';
+          continue;
+        }
+      }
+      const nl = all.indexOf('\n', from);
       if (!this.#ownLine(all.slice(from, nl))) return this.#handOff(all.slice(from));
       from = nl + 1;
       this.#line++;

@@ -1,3 +1,5 @@
+import { EntryRun, hashId, MAX_RUN_LINES, scanEntries } from './state-lines.js';
+
 const OPEN = '{\n';
 const SEPARATOR = ',\n';
 const CLOSE = '\n}\n';
@@ -12,12 +14,14 @@ const FREE = -1;
 /** The index grows (doubles) past this share of its slots in use: linear probing stays short. */
 const MAX_LOAD = 0.7;
 const MIN_SLOTS = 16;
+/** appendLines' index of one run's ids: a power of two, at least twice MAX_RUN_LINES. */
+const RUN_SLOTS = 2 * MAX_RUN_LINES;
+const RUN_MASK = RUN_SLOTS - 1;
 
-/** FNV-1a over the id's characters (ids are ASCII, so they are also its bytes in the file). */
-function hashId(id: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
-  return h >>> 0;
+/** Whether text[start, +length) has the char codes `codeAt(0 … length - 1)`. */
+function sameChars(text: string, start: number, length: number, codeAt: (i: number) => number) {
+  for (let i = 0; i < length; i++) if (text.charCodeAt(start + i) !== codeAt(i)) return false;
+  return true;
 }
 
 /**
@@ -41,6 +45,9 @@ export class StateTable {
   #hash: Uint32Array;
   #mask: number;
   #limit: number;
+  /** Reused by appendLines: the run, and its own small index of the ids in it (line + 1, 0 free). */
+  #run = new EntryRun();
+  #runSlots = new Int32Array(RUN_SLOTS);
 
   /**
    * `capacityBytes`: the size the file is expected to reach (a loader passes the file's size), so
@@ -109,6 +116,73 @@ export class StateTable {
   serialize(): Buffer {
     if (this.#size === 0) return Buffer.from('{}\n');
     return Buffer.from(this.#bytes.subarray(0, this.#length));
+  }
+
+  /**
+   * Loading a file in our own layout (state-lines.ts): takes the lines of `text` from `from` (a
+   * line start) to `end` (just after a newline) that are entries exactly as `serialize` writes
+   * them, for ids not in the table yet, and copies them in as they are: one write for the run, no
+   * regular expression, id string or write per line. Stops before a repeated id (the caller sets
+   * it the general way) and wherever scanEntries stops. Returns where it stopped (a line start),
+   * the lines taken, and whether the last one taken ended in a comma.
+   */
+  appendLines(
+    text: string,
+    from: number,
+    end: number,
+  ): { at: number; lines: number; comma: boolean } {
+    this.#runSlots.fill(0);
+    const run = scanEntries(text, from, end, this.#run, (idStart, idLength, hash, n) =>
+      this.#isNewId(text, idStart, idLength, hash, n),
+    );
+    if (run.lines === 0) return { at: from, lines: 0, comma: false };
+    const empty = this.#size === 0;
+    // The run goes where #append would put its first entry, after `{\n` or the last entry's `,\n`.
+    const base = empty ? OPEN.length : this.#length - CLOSE.length + SEPARATOR.length;
+    const body = text.slice(from, run.at - (run.comma ? 2 : 1)); // the last `,` and newline off
+    this.#reserve(base + body.length + CLOSE.length);
+    this.#bytes.write(empty ? OPEN : SEPARATOR, base - OPEN.length, 'latin1');
+    this.#bytes.write(body, base, 'latin1');
+    this.#length = base + body.length + this.#bytes.write(CLOSE, base + body.length, 'latin1');
+    for (let n = 0; n < run.lines; n++) {
+      // Every id of the run is new (checked as it was scanned): its slot is the first free one.
+      const hash = run.hash[n]!;
+      let slot = hash & this.#mask;
+      while (this.#at[slot] !== FREE) slot = (slot + 1) & this.#mask;
+      this.#at[slot] = base + run.value[n]! - from;
+      this.#hash[slot] = hash;
+      if (++this.#size > this.#limit) this.#grow();
+    }
+    return { at: run.at, lines: run.lines, comma: run.comma };
+  }
+
+  /** For appendLines: the id at text[idStart, +idLength) is in neither the table nor the run. */
+  #isNewId(text: string, idStart: number, idLength: number, hash: number, n: number): boolean {
+    const bytes = this.#bytes;
+    for (let slot = hash & this.#mask; ; slot = (slot + 1) & this.#mask) {
+      const offset = this.#at[slot]!;
+      if (offset === FREE) break;
+      if (this.#hash[slot] !== hash) continue;
+      const start = offset - AFTER_ID - idLength;
+      if (
+        bytes[start - 1] === QUOTE &&
+        sameChars(text, idStart, idLength, (i) => bytes[start + i]!)
+      )
+        return false;
+    }
+    const run = this.#run;
+    const slots = this.#runSlots;
+    for (let slot = hash & RUN_MASK; ; slot = (slot + 1) & RUN_MASK) {
+      const line = slots[slot]!;
+      if (line === 0) {
+        slots[slot] = n + 1;
+        return true;
+      }
+      const m = line - 1;
+      if (run.hash[m] !== hash || run.idLength[m] !== idLength) continue;
+      const other = run.lineStart[m]! + BEFORE_ID;
+      if (sameChars(text, idStart, idLength, (i) => text.charCodeAt(other + i))) return false;
+    }
   }
 
   /** The slot holding `id`, or the free slot where it would go. */

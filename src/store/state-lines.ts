@@ -1,0 +1,123 @@
+/**
+ * The state file's own layout, one entry per line exactly as StateTable.serialize writes it:
+ *
+ *     {
+ *       "alice":  7,
+ *       "bob": 42
+ *     }
+ *
+ * Pure: finds, in decoded text, the run of such entry lines a loader can copy into the table as
+ * they are. Ids are [A-Za-z0-9_.-]{1,64}, so an accepted line is ASCII and its text is its bytes.
+ */
+
+/** Longest id (protocol.md). */
+const MAX_ID = 64;
+const SPACE = 0x20;
+const QUOTE = 0x22;
+const COMMA = 0x2c;
+const COLON = 0x3a;
+const NEWLINE = 0x0a;
+const ZERO = 0x30;
+const ONE = 0x31;
+const NINE = 0x39;
+
+const FNV_OFFSET = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
+
+/** FNV-1a over the id's characters (ids are ASCII: also over its bytes). */
+export function hashId(id: string): number {
+  let h = FNV_OFFSET;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), FNV_PRIME);
+  return h >>> 0;
+}
+
+/** [A-Za-z0-9_.-] */
+function isIdChar(c: number): boolean {
+  return (
+    (c >= 0x61 && c <= 0x7a) || // a-z
+    (c >= 0x41 && c <= 0x5a) || // A-Z
+    (c >= ZERO && c <= NINE) ||
+    c === 0x5f || // _
+    c === 0x2e || // .
+    c === 0x2d // -
+  );
+}
+
+const isDigit = (c: number) => c >= ZERO && c <= NINE;
+
+/** Most lines in one run (its arrays are allocated once). */
+export const MAX_RUN_LINES = 512;
+
+/**
+ * Whether the id of the line being scanned is new (not in the table, nor earlier in this run);
+ * `n` is the number the line gets in the run if it is.
+ */
+export type IsNewId = (idStart: number, idLength: number, hash: number, n: number) => boolean;
+
+/** What scanEntries found: per line, where it starts, its id's hash and length, its value field. */
+export class EntryRun {
+  lines = 0;
+  /** Just after the last line taken (a line start), or where the scan began if none was. */
+  at = 0;
+  /** Whether the last line taken ended in a comma (more entries follow it). */
+  comma = false;
+  readonly lineStart = new Float64Array(MAX_RUN_LINES);
+  readonly value = new Float64Array(MAX_RUN_LINES);
+  readonly hash = new Uint32Array(MAX_RUN_LINES);
+  readonly idLength = new Uint8Array(MAX_RUN_LINES);
+}
+
+/**
+ * Reads whole lines of `text` from `from` (a line start) up to `end` (just after a newline) while
+ * each is an entry exactly in our layout: `  "<id>": ` then the two-character value field
+ * (` 7` or `42`), then `,` or nothing, then the newline, for an id `isNew` says is new (a repeated
+ * id is set the general way, in its place). Stops at the first other line, and after
+ * an entry with no comma (the last one), and after MAX_RUN_LINES. Lines it stops at are not wrong, only not this fast
+ * path's: the caller reads them the general way.
+ */
+export function scanEntries(
+  text: string,
+  from: number,
+  end: number,
+  run: EntryRun,
+  isNew: IsNewId,
+): EntryRun {
+  run.lines = 0;
+  run.at = from;
+  run.comma = false;
+  let i = from;
+  while (i < end && run.lines < MAX_RUN_LINES) {
+    if (
+      text.charCodeAt(i) !== SPACE ||
+      text.charCodeAt(i + 1) !== SPACE ||
+      text.charCodeAt(i + 2) !== QUOTE
+    )
+      break;
+    const idStart = i + 3;
+    let j = idStart;
+    let h = FNV_OFFSET;
+    for (let c = text.charCodeAt(j); isIdChar(c) && j - idStart < MAX_ID; c = text.charCodeAt(++j))
+      h = Math.imul(h ^ c, FNV_PRIME);
+    const idLength = j - idStart;
+    if (idLength === 0 || text.charCodeAt(j) !== QUOTE) break;
+    if (text.charCodeAt(j + 1) !== COLON || text.charCodeAt(j + 2) !== SPACE) break;
+    const v = j + 3;
+    const tens = text.charCodeAt(v);
+    if (!((tens === SPACE || (tens >= ONE && tens <= NINE)) && isDigit(text.charCodeAt(v + 1))))
+      break;
+    const comma = text.charCodeAt(v + 2) === COMMA;
+    const nl = v + 2 + (comma ? 1 : 0);
+    if (nl >= end || text.charCodeAt(nl) !== NEWLINE) break;
+    if (!isNew(idStart, idLength, h >>> 0, run.lines)) break;
+    const n = run.lines++;
+    run.lineStart[n] = i;
+    run.value[n] = v;
+    run.hash[n] = h >>> 0;
+    run.idLength[n] = idLength;
+    i = nl + 1;
+    run.at = i;
+    run.comma = comma;
+    if (!comma) break;
+  }
+  return run;
+}
