@@ -24,8 +24,10 @@ type Own = Resume;
 
 /**
  * Parses the state file incrementally: text in, in pieces split anywhere, a StateTable out. Pure.
- * Our own layout (one entry per line) is read line by line without a character loop; from the
- * first line that is not ours, the general JSON parser continues. Holds at most one line.
+ * Our own layout (one entry per line) is read a line at a time: runs of entries exactly as
+ * StateTable writes them are copied in whole (StateTable.appendLines), other spacings of it go
+ * through ENTRY_RE; from the first line that is not ours, the general JSON parser continues.
+ * Holds at most one line.
  */
 export class StateParser {
   #table: StateTable;
