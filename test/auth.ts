@@ -1,4 +1,5 @@
 import t from 'tap';
+import fc from 'fast-check';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TimerHandle } from '../src/clock.js';
@@ -24,6 +25,23 @@ t.test('redaction keeps the verb and the id of an AUTH line, never the password'
     ['', ''],
   ];
   for (const [line, want] of cases) t.equal(redactRequestLine(line), want, JSON.stringify(line));
+});
+
+t.test('redaction skips tokenizing only lines that cannot be AUTH', async (t) => {
+  // The rule as written before the first-character shortcut, for every mix of blanks and letters.
+  const reference = (line: string): string => {
+    const [verb, id] = line.split(/[ \t]+/).filter((w) => w !== '');
+    if (verb === undefined || !/^auth$/i.test(verb)) return line;
+    return id === undefined ? verb : `${verb} ${id}`;
+  };
+  const blank = fc.constantFrom('', ' ', '\t', ' \t ');
+  const word = fc.constantFrom('AUTH', 'auth', 'aUtH', 'AUTHX', 'a', 'HELLO', 'x\r', 'pw');
+  fc.assert(
+    fc.property(fc.array(fc.tuple(blank, word), { maxLength: 4 }), blank, (words, end) => {
+      const line = words.map(([b, w]) => b + w).join('') + end;
+      t.equal(redactRequestLine(line), reference(line), JSON.stringify(line));
+    }),
+  );
 });
 
 t.test('AUTH parses with an id and one printable token as password', async (t) => {

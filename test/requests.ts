@@ -114,3 +114,21 @@ t.test('helpers', async (t) => {
   t.same(tokenize(' a \t b  '), ['a', 'b']);
   t.same(tokenize(' \t '), []);
 });
+
+t.test(
+  'tokenize splits at runs of spaces and tabs only, as trim-then-split on [ \\t]+ would',
+  async (t) => {
+    const reference = (line: string): string[] => {
+      const trimmed = line.replace(/^[ \t]+|[ \t]+$/g, '');
+      return trimmed === '' ? [] : trimmed.split(/[ \t]+/);
+    };
+    // Separators, other whitespace that is data here (CR, VT, NBSP), and letters.
+    const chars = fc.constantFrom(' ', '\t', '\r', '\v', '\u00a0', 'a', 'B', '7');
+    fc.assert(
+      fc.property(fc.array(chars, { maxLength: 24 }), (cs) => {
+        const line = cs.join('');
+        t.same(tokenize(line), reference(line), JSON.stringify(line));
+      }),
+    );
+  },
+);

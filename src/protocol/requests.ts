@@ -28,13 +28,15 @@ const noArgs =
 /** One entry per verb: how its arguments parse, and the usage shown when they do not. */
 const VERBS: Record<Verb, { parse: Parse; usage: string }> = {
   HELLO: {
-    parse: ([id, ...rest]) =>
-      id !== undefined && rest.length === 0 && isValidId(id) ? { verb: 'HELLO', id } : null,
+    parse: (args) => {
+      const id = args[0];
+      return args.length === 1 && isValidId(id!) ? { verb: 'HELLO', id: id! } : null;
+    },
     usage: 'HELLO <id>, id is 1-64 of A-Z a-z 0-9 _ . -',
   },
   VALUE: {
-    parse: ([text, ...rest]) => {
-      const value = text === undefined || rest.length > 0 ? null : parseValue(text);
+    parse: (args) => {
+      const value = args.length === 1 ? parseValue(args[0]!) : null;
       return value === null ? null : { verb: 'VALUE', value };
     },
     usage: 'VALUE <n>, n is 0-99 without leading zeros',
@@ -66,7 +68,8 @@ function isVerb(word: string): word is Verb {
 
 /** Parses one request line (already without its LF/CRLF). Pure. */
 export function parseRequest(line: string): ParsedLine {
-  const [word, ...args] = tokenize(line);
+  const args = tokenize(line);
+  const word = args.shift();
   if (word === undefined) return { type: 'blank' };
   const verb = ASCII_WORD_RE.test(word) ? word.toUpperCase() : '';
   if (!isVerb(verb)) {

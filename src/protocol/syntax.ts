@@ -35,13 +35,29 @@ export function echo(bytes: string): string {
   return `"${cut.replace(/[^\x20-\x7e]/g, '?')}"`;
 }
 
-// Tokens are separated by runs of spaces and tabs only: String#trim and \s would also eat CR, VT,
-// NBSP and other characters that are data here.
-const EDGES_RE = /^[ \t]+|[ \t]+$/g;
-const SEP_RE = /[ \t]+/;
+const SPACE = 0x20;
+const TAB = 0x09;
 
-/** The line's tokens; empty for a blank or whitespace-only line. */
+/**
+ * The line's tokens; empty for a blank or whitespace-only line. Tokens are separated by runs of
+ * spaces and tabs only: String#trim and \s would also eat CR, VT, NBSP and other characters that
+ * are data here. A scan, not `replace` + `split`: this runs for every request line, and the two
+ * regular expressions were ~6% of the server's CPU under a flood of VALUEs.
+ */
 export function tokenize(line: string): string[] {
-  const trimmed = line.replace(EDGES_RE, '');
-  return trimmed === '' ? [] : trimmed.split(SEP_RE);
+  const tokens: string[] = [];
+  const n = line.length;
+  let i = 0;
+  while (i < n) {
+    let c = line.charCodeAt(i);
+    if (c === SPACE || c === TAB) {
+      i++;
+      continue;
+    }
+    const start = i;
+    do c = line.charCodeAt(++i);
+    while (i < n && c !== SPACE && c !== TAB);
+    tokens.push(line.slice(start, i));
+  }
+  return tokens;
 }
