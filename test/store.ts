@@ -102,6 +102,31 @@ t.test(
 );
 
 t.test(
+  'a value set while a commit fails is the one written next, not the failed one',
+  async (t) => {
+    const path = join(tempDir(t), 'state.json');
+    let fail!: (err: Error) => void;
+    let flushes = 0;
+    // The first commit's log flush is held, then fails: alice=2 arrives while it is in flight.
+    const journal = {
+      flush: () =>
+        ++flushes === 1 ? new Promise<void>((_, reject) => (fail = reject)) : Promise.resolve(),
+    };
+    const store = await Store.open(path, { journal });
+    const first = store.set('alice', 1);
+    void store.set('bob', 9).catch(() => {});
+    await new Promise((r) => setImmediate(r)); // alice=1 and bob=9 are now in flight
+    const second = store.set('alice', 2);
+    fail(Object.assign(new Error('disk full'), { code: 'ENOSPC' }));
+    await t.rejects(first, { code: 'ENOSPC' });
+    await second;
+    t.same(await read(path), { alice: 2, bob: 9 }, 'alice keeps her newer value; bob is retried');
+    await store.close();
+    t.same(readCheckpoint(path), { alice: 2, bob: 9 });
+  },
+);
+
+t.test(
   'an unchanged value still waits for the journal: its request line must be on disk',
   async (t) => {
     const flushes: Array<() => void> = [];

@@ -71,7 +71,7 @@ export class Store {
   #fs: NonNullable<StoreOptions['fs']>;
   #log: Journal | undefined;
   #journal: JournalFile;
-  #changed = new Set<string>(); // ids changed since the last commit started
+  #changed = new Map<string, number>(); // ids changed since the last commit started, and their values
   #inFlight: Promise<void> | null = null;
   #next: Deferred | null = null;
   #commits = 0;
@@ -167,7 +167,7 @@ export class Store {
   /** Sets the value in memory now; resolves once it is durable. */
   set(id: string, value: number): Promise<void> {
     if (this.#values.set(id, value)) {
-      this.#changed.add(id);
+      this.#changed.set(id, value);
       return this.sync();
     }
     // Unchanged: nothing new for the journal, but the caller's request line must still reach the
@@ -206,24 +206,25 @@ export class Store {
     this.#next = null;
     this.#inFlight = done.promise;
     const started = performance.now();
-    const ids = this.#changed;
-    this.#changed = new Set();
+    const changed = this.#changed;
+    this.#changed = new Map();
     const journal = this.#journal; // a checkpoint may start the next generation meanwhile
     try {
       // Order of a commit (protocol.md, Durability): (1) one record per id changed since the last
       // commit is appended to the current journal generation; (2) that generation and the message
       // log (whose buffer already holds the request line of every value here) are fdatasynced, the
       // two at once; (3) only then does `done` resolve, and the waiting requests are answered OK.
-      const records = encodeRecords(Array.from(ids, (id) => [id, this.#values.get(id)!]));
+      const records = encodeRecords(changed);
       await Promise.all([journal.append(records), this.#log?.flush()]);
       this.#commits++;
-      this.#onCommit?.(performance.now() - started, ids.size, true);
+      this.#onCommit?.(performance.now() - started, changed.size, true);
       done.resolve();
       this.#maybeCheckpoint();
     } catch (err) {
-      // Not durable: the next commit writes these ids again (with their values by then).
-      for (const id of ids) this.#changed.add(id);
-      this.#onCommit?.(performance.now() - started, ids.size, false);
+      // Not durable: the next commit writes these ids again. One set since has its newer value
+      // there already; any other still has the value it had in this commit.
+      for (const [id, value] of changed) if (!this.#changed.has(id)) this.#changed.set(id, value);
+      this.#onCommit?.(performance.now() - started, changed.size, false);
       done.reject(err);
     } finally {
       this.#inFlight = null;
