@@ -71,7 +71,8 @@ export function parseRequest(line: string): ParsedLine {
   const args = tokenize(line);
   const word = args.shift();
   if (word === undefined) return { type: 'blank' };
-  const verb = ASCII_WORD_RE.test(word) ? word.toUpperCase() : '';
+  // A verb as clients send it (upper case) is looked up as it is; only others are folded.
+  const verb = isVerb(word) ? word : ASCII_WORD_RE.test(word) ? word.toUpperCase() : '';
   if (!isVerb(verb)) {
     return { type: 'error', code: 'UNKNOWN_COMMAND', text: `${echo(word)}; try HELP` };
   }

@@ -42,7 +42,7 @@ const TAB = 0x09;
  * The line's tokens; empty for a blank or whitespace-only line. Tokens are separated by runs of
  * spaces and tabs only: String#trim and \s would also eat CR, VT, NBSP and other characters that
  * are data here. A scan, not `replace` + `split`: this runs for every request line, and the two
- * regular expressions were ~6% of the server's CPU under a flood of VALUEs.
+ * regular expressions took 731 ms of a 10.8 s profile under a flood of VALUEs (the scan 130 ms).
  */
 export function tokenize(line: string): string[] {
   const tokens: string[] = [];
