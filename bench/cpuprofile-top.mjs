@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /**
- * Summarises a V8 .cpuprofile (from `node --cpu-prof`): where the time went, by function (self
- * time), by module (self time summed per file group), and the inclusive time of Parity's own
- * functions. With --share, the time spent under the functions whose `name file:line` matches a
+ * Summarises a V8 .cpuprofile (from `node --cpu-prof`): where the time went, by area of Parity
+ * (busy time only), by function (self time), by module (self time summed per file group), and
+ * the inclusive time of Parity's own functions. With --share, the time spent under the functions whose `name file:line` matches a
  * regular expression (the sample counts once if any frame of its stack matches), as a share of the
  * time not idle: e.g. `--share 'monitor/sampler'` for the live view's ticks. Garbage collection
  * is not on the stack of whatever allocated, so it is shown beside it.
@@ -24,6 +24,14 @@ if (positionals.length === 0) {
   process.exit(2);
 }
 const top = Number(values.top);
+/** Parity's modules by area, for "busy time by area". */
+const AREAS = /** @type {Array<[RegExp, string]>} */ ([
+  [/\/dist\/(log|monitor)\//, 'message log records and counters'],
+  [/\/dist\/protocol\//, 'parsing and formatting'],
+  [/\/dist\/store\//, 'store and commit (journal, fs calls)'],
+  [/\/dist\/server\/(connection|reply-queue|handlers)\./, 'connection, handlers, reply queue'],
+  [/\/dist\//, 'the rest of Parity (accepting, startup)'],
+]);
 
 for (const file of positionals) {
   /** @type {{ nodes: Array<{ id: number, callFrame: { functionName: string, url: string, lineNumber: number }, children?: number[] }>, samples: number[], timeDeltas: number[], startTime: number, endTime: number }} */
@@ -58,6 +66,22 @@ for (const file of positionals) {
     return url.replace(/^file:\/\//, '');
   };
 
+  /** The area of the sample whose leaf is `id`, or null when idle. */
+  const areaOf = (/** @type {number} */ id) => {
+    const name = /** @type {NonNullable<ReturnType<typeof byId.get>>} */ (byId.get(id)).callFrame
+      .functionName;
+    if (name === '(idle)') return null;
+    if (name === 'writeUtf8String') return 'socket write of a reply (the syscall)';
+    if (name === '(garbage collector)') return 'garbage collection';
+    if (name === '(program)') return '(program): libuv and syscalls outside JS';
+    for (let n = /** @type {number | undefined} */ (id); n !== undefined; n = parent.get(n)) {
+      const url = /** @type {NonNullable<ReturnType<typeof byId.get>>} */ (byId.get(n)).callFrame
+        .url;
+      const area = AREAS.find(([re]) => re.test(url));
+      if (area) return area[1];
+    }
+    return 'Node internals (socket reads, streams, module loading)';
+  };
   /** @type {Map<string, number>} */
   const fnSelf = new Map();
   /** @type {Map<string, number>} */
@@ -100,6 +124,22 @@ for (const file of positionals) {
       process.stdout.write(`  ${pct(us)} ${msOf(us)}  ${k}\n`);
     }
   };
+  // By area: each sample goes to the nearest Parity module on its stack (so a native call such as
+  // Buffer#write counts where Parity made it), except the reply's socket write and V8's own entries.
+  /** @type {Map<string, number>} */
+  const areaSelf = new Map();
+  let busy = 0;
+  for (const [id, us] of self) {
+    const area = areaOf(id);
+    if (area === null) continue;
+    busy += us;
+    areaSelf.set(area, (areaSelf.get(area) ?? 0) + us);
+  }
+  process.stdout.write('\n  busy time by area\n');
+  for (const [area, us] of [...areaSelf].sort((a, b) => b[1] - a[1]))
+    process.stdout.write(
+      `  ${((us / busy) * 100).toFixed(1).padStart(5)}% of busy ${msOf(us)}  ${area}\n`,
+    );
   print('self time by module', groupSelf);
   print('self time by function', fnSelf);
   print("inclusive time of Parity's functions", incl, (k) => k.includes('dist/'));
