@@ -2,10 +2,11 @@
 /**
  * Summarises a V8 .cpuprofile (from `node --cpu-prof`): where the time went, by area of Parity
  * (busy time only), by function (self time), by module (self time summed per file group), and
- * the inclusive time of Parity's own functions. With --share, the time spent under the functions whose `name file:line` matches a
- * regular expression (the sample counts once if any frame of its stack matches), as a share of the
- * time not idle: e.g. `--share 'monitor/sampler'` for the live view's ticks. Garbage collection
- * is not on the stack of whatever allocated, so it is shown beside it.
+ * the inclusive time of Parity's own functions. With --share, the time spent under the functions
+ * whose `name file:line` matches a regular expression (the sample counts once if any frame of its
+ * stack matches), as a share of the time not idle: e.g. `--share 'monitor/sampler'` for the live
+ * view's ticks. Garbage collection is not on the stack of whatever allocated, so it is shown
+ * beside it.
  *
  *   node bench/cpuprofile-top.mjs PROFILE.cpuprofile [--top 25] [--share REGEXP]
  */
