@@ -71,7 +71,8 @@ export class Store {
   #fs: NonNullable<StoreOptions['fs']>;
   #log: Journal | undefined;
   #journal: JournalFile;
-  #changed = new Map<string, number>(); // ids changed since the last commit started, and their values
+  /** The ids changed since the last commit started, with their values. */
+  #changed = new Map<string, number>();
   #inFlight: Promise<void> | null = null;
   #next: Deferred | null = null;
   #commits = 0;
