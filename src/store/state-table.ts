@@ -18,9 +18,10 @@ const MIN_SLOTS = 16;
 const RUN_SLOTS = 2 * MAX_RUN_LINES;
 const RUN_MASK = RUN_SLOTS - 1;
 
-/** Whether text[start, +length) has the char codes `codeAt(0 … length - 1)`. */
-function sameChars(text: string, start: number, length: number, codeAt: (i: number) => number) {
-  for (let i = 0; i < length; i++) if (text.charCodeAt(start + i) !== codeAt(i)) return false;
+/** Whether text[a, +length) and text[b, +length) are the same characters. */
+function sameChars(text: string, a: number, b: number, length: number): boolean {
+  for (let i = 0; i < length; i++)
+    if (text.charCodeAt(a + i) !== text.charCodeAt(b + i)) return false;
   return true;
 }
 
@@ -67,14 +68,14 @@ export class StateTable {
   }
 
   get(id: string): number | undefined {
-    const at = this.#at[this.#slotOf(id, hashId(id))]!;
+    const at = this.#at[this.#slotOf(id, 0, id.length, hashId(id))]!;
     return at === FREE ? undefined : this.#readValue(at);
   }
 
   /** Returns false when the value was already `value`. */
   set(id: string, value: number): boolean {
     const hash = hashId(id);
-    const slot = this.#slotOf(id, hash);
+    const slot = this.#slotOf(id, 0, id.length, hash);
     const at = this.#at[slot]!;
     if (at === FREE) {
       this.#at[slot] = this.#append(id, value);
@@ -147,8 +148,7 @@ export class StateTable {
     for (let n = 0; n < run.lines; n++) {
       // Every id of the run is new (checked as it was scanned): its slot is the first free one.
       const hash = run.hash[n]!;
-      let slot = hash & this.#mask;
-      while (this.#at[slot] !== FREE) slot = (slot + 1) & this.#mask;
+      const slot = this.#freeSlot(hash);
       this.#at[slot] = base + run.value[n]! - from;
       this.#hash[slot] = hash;
       if (++this.#size > this.#limit) this.#grow();
@@ -158,18 +158,7 @@ export class StateTable {
 
   /** For appendLines: the id at text[idStart, +idLength) is in neither the table nor the run. */
   #isNewId(text: string, idStart: number, idLength: number, hash: number, n: number): boolean {
-    const bytes = this.#bytes;
-    for (let slot = hash & this.#mask; ; slot = (slot + 1) & this.#mask) {
-      const offset = this.#at[slot]!;
-      if (offset === FREE) break;
-      if (this.#hash[slot] !== hash) continue;
-      const start = offset - AFTER_ID - idLength;
-      if (
-        bytes[start - 1] === QUOTE &&
-        sameChars(text, idStart, idLength, (i) => bytes[start + i]!)
-      )
-        return false;
-    }
+    if (this.#at[this.#slotOf(text, idStart, idLength, hash)] !== FREE) return false;
     const run = this.#run;
     const slots = this.#runSlots;
     for (let slot = hash & RUN_MASK; ; slot = (slot + 1) & RUN_MASK) {
@@ -181,28 +170,40 @@ export class StateTable {
       const m = line - 1;
       if (run.hash[m] !== hash || run.idLength[m] !== idLength) continue;
       const other = run.lineStart[m]! + BEFORE_ID;
-      if (sameChars(text, idStart, idLength, (i) => text.charCodeAt(other + i))) return false;
+      if (sameChars(text, idStart, other, idLength)) return false;
     }
   }
 
-  /** The slot holding `id`, or the free slot where it would go. */
-  #slotOf(id: string, hash: number): number {
+  /**
+   * The slot holding the id text[start, +length) (a whole id string, or one inside a line being
+   * loaded), or the free slot where it would go.
+   */
+  #slotOf(text: string, start: number, length: number, hash: number): number {
     const at = this.#at;
     const hashes = this.#hash;
     const mask = this.#mask;
     for (let slot = hash & mask; ; slot = (slot + 1) & mask) {
       const offset = at[slot]!;
-      if (offset === FREE || (hashes[slot] === hash && this.#isIdAt(offset, id))) return slot;
+      if (offset === FREE || (hashes[slot] === hash && this.#isIdAt(offset, text, start, length)))
+        return slot;
     }
   }
 
-  /** Whether the entry whose value field is at `offset` has the id `id`. */
-  #isIdAt(offset: number, id: string): boolean {
+  /** The first free slot from `hash` on, for an id known not to be in the table. */
+  #freeSlot(hash: number): number {
+    let slot = hash & this.#mask;
+    while (this.#at[slot] !== FREE) slot = (slot + 1) & this.#mask;
+    return slot;
+  }
+
+  /** Whether the entry whose value field is at `offset` has the id text[from, +length). */
+  #isIdAt(offset: number, text: string, from: number, length: number): boolean {
     const bytes = this.#bytes;
-    const start = offset - AFTER_ID - id.length;
+    const start = offset - AFTER_ID - length;
     // Ids hold no quote: the byte before a matching id must be the quote that opens it.
     if (bytes[start - 1] !== QUOTE) return false;
-    for (let i = 0; i < id.length; i++) if (bytes[start + i] !== id.charCodeAt(i)) return false;
+    for (let i = 0; i < length; i++)
+      if (bytes[start + i] !== text.charCodeAt(from + i)) return false;
     return true;
   }
 
@@ -232,8 +233,7 @@ export class StateTable {
       const offset = oldAt[i]!;
       if (offset === FREE) continue;
       const hash = oldHash[i]!;
-      let slot = hash & this.#mask;
-      while (this.#at[slot] !== FREE) slot = (slot + 1) & this.#mask;
+      const slot = this.#freeSlot(hash);
       this.#at[slot] = offset;
       this.#hash[slot] = hash;
     }
