@@ -23,8 +23,10 @@ t.test(
   { timeout: 120_000 },
   async (t) => {
     const out = tempDir(t);
-    // A section measured by another script (bench/viewers.mjs), written by hand: kept on redraw.
-    const kept = '## Live view cost\n\nMeasured by hand.\n\n| a | b |\n| --- | --- |\n';
+    // Sections written by hand (profiles; bench/viewers.mjs's runs): kept on redraw, in order.
+    const kept =
+      '## Where the time goes\n\nProfiled by hand.\n\n' +
+      '## Live view cost\n\nMeasured by hand.\n\n| a | b |\n| --- | --- |\n';
     writeFileSync(join(out, 'BENCHMARKS.md'), `# old\n\n## Flood\n\nold\n\n${kept}`);
     const child = spawn(
       process.execPath,
@@ -84,7 +86,7 @@ t.test(
 
     const md = readFileSync(join(out, 'BENCHMARKS.md'), 'utf8');
     t.match(md, /\| closed loop 1×1 \|/);
-    t.ok(md.endsWith(kept), 'the hand-written section is kept, at the end');
+    t.ok(md.endsWith(kept), 'the hand-written sections are kept, at the end');
     t.notMatch(md, /^old$/m, 'the generated sections are redrawn');
     t.match(md, /!\[p99 acknowledgement latency[^\]]*\]\(spec-p99\.svg\)/);
     t.match(readFileSync(join(out, 'spec-p99.svg'), 'utf8'), /^<svg /);
