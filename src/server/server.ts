@@ -19,7 +19,6 @@ import { PROXY_HEADER_TIMEOUT_MS, readProxyHeader } from '../net/proxy-socket.js
 import type { ProxyEndpoint } from '../net/proxy-protocol.js';
 import { openSecurity, type SecurityOptions } from './security.js';
 import { listenHttp, type HttpOptions, type HttpSide } from '../http/server.js';
-import { serveHttp } from '../http/side.js';
 import { Monitor } from '../monitor/monitor.js';
 import { startSummary } from '../monitor/summary.js';
 
@@ -141,7 +140,12 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
       : null);
   const messageLog = new MessageLog(monitor.tap(logFile), Date.now, nodeName ?? undefined);
   monitor.store = store;
-  if (http !== null) await serveHttp(http, monitor, options.http!);
+  if (http !== null) {
+    // Loaded only for an HTTP side: prom-client and the page's assets take ~90 ms to import, which
+    // a --no-http start (every server behind HAProxy, and most test children) need not pay.
+    const { serveHttp } = await import('../http/side.js');
+    await serveHttp(http, monitor, options.http!);
+  }
   const stopSummary = startSummary(monitor, logger);
   const open = new Set<Connection>();
   const perAddress = new Map<string, number>();
