@@ -152,3 +152,27 @@ t.test(
     t.match(md, /\n## Scaling\n/);
   },
 );
+
+t.test('bench/fsync-files.mjs times both variants', async (t) => {
+  const dir = tempDir(t);
+  const child = spawn(
+    process.execPath,
+    [join(ROOT, 'bench/fsync-files.mjs'), '--dir', dir, '--rounds', '2', '--commits', '3'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  });
+  let output = '';
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  t.equal(code, 0, output);
+  const rows = output.trim().split('\n');
+  t.equal(rows.length, 2, output);
+  t.match(rows[0], /^log only: append, fdatasync +ms per commit: \d+\.\d{3} \d+\.\d{3}$/);
+  t.match(rows[1], /^journal and log at once \(as built\) +ms per commit: \d+\.\d{3} \d+\.\d{3}$/);
+  // Each variant appended its bytes once per commit: 2 rounds × 3 commits.
+  t.equal(readFileSync(join(dir, 'log')).length, 2 * 2 * 3 * 4800);
+  t.equal(readFileSync(join(dir, 'journal')).length, 2 * 3 * 1000);
+});
