@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -12,6 +12,28 @@ type Row = {
   detail: Record<string, unknown>;
 };
 type Step = { clients: number; errors: number; samples: number };
+
+/**
+ * Runs a bench script to its exit, its stdout and stderr collected. Teardown sends SIGTERM, not
+ * SIGKILL, to one still running: bench/run.mjs then stops every server and generator it started.
+ */
+async function runBench(
+  t: Test,
+  script: string,
+  args: string[],
+): Promise<{ code: number | null; output: string }> {
+  const child = spawn(process.execPath, [join(ROOT, script), ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  });
+  let output = '';
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return { code, output };
+}
 
 // The benchmark itself is not part of `npm test`; this runs its smallest mode for a few seconds so
 // that `npm run bench` cannot rot: every scenario must run end to end and produce its row.
@@ -28,19 +50,13 @@ t.test(
       '## Where the time goes\n\nProfiled by hand.\n\n' +
       '## Live view cost\n\nMeasured by hand.\n\n| a | b |\n| --- | --- |\n';
     writeFileSync(join(out, 'BENCHMARKS.md'), `# old\n\n## Flood\n\nold\n\n${kept}`);
-    const child = spawn(
-      process.execPath,
-      [join(ROOT, 'bench/run.mjs'), '--smoke', '--out', out, '--wait-idle', '0'],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    // SIGTERM, not SIGKILL: run.mjs then stops every server and generator process it started.
-    t.teardown(() => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    });
-    let output = '';
-    child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-    const [code] = (await once(child, 'exit')) as [number | null];
+    const { code, output } = await runBench(t, 'bench/run.mjs', [
+      '--smoke',
+      '--out',
+      out,
+      '--wait-idle',
+      '0',
+    ]);
     t.equal(code, 0, output);
 
     const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as { rows: Row[] };
@@ -112,18 +128,13 @@ t.test(
   { timeout: 60_000, skip: clusterMissing },
   async (t) => {
     const out = tempDir(t);
-    const child = spawn(
-      process.execPath,
-      [join(ROOT, 'bench/cluster.mjs'), '--smoke', '--out', out, '--wait-idle', '0'],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    t.teardown(() => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    });
-    let output = '';
-    child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-    const [code] = (await once(child, 'exit')) as [number | null];
+    const { code, output } = await runBench(t, 'bench/cluster.mjs', [
+      '--smoke',
+      '--out',
+      out,
+      '--wait-idle',
+      '0',
+    ]);
     t.equal(code, 0, output);
 
     const results = JSON.parse(readFileSync(join(out, 'cluster.json'), 'utf8')) as {
@@ -155,18 +166,14 @@ t.test(
 
 t.test('bench/fsync-files.mjs times both variants', async (t) => {
   const dir = tempDir(t);
-  const child = spawn(
-    process.execPath,
-    [join(ROOT, 'bench/fsync-files.mjs'), '--dir', dir, '--rounds', '2', '--commits', '3'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-  });
-  let output = '';
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  const [code] = (await once(child, 'exit')) as [number | null];
+  const { code, output } = await runBench(t, 'bench/fsync-files.mjs', [
+    '--dir',
+    dir,
+    '--rounds',
+    '2',
+    '--commits',
+    '3',
+  ]);
   t.equal(code, 0, output);
   const rows = output.trim().split('\n');
   t.equal(rows.length, 2, output);
