@@ -28,8 +28,9 @@ const dir = values.dir ?? mkdtempSync(join(process.cwd(), '.fsync-files-'));
 const rounds = Number(values.rounds);
 const commits = Number(values.commits);
 
-// Sizes as at 50 × 1: ~25 journal records (~40 bytes each) and ~50 log records (~95 bytes each).
-const journalBytes = Buffer.alloc(1000, 'j');
+// Sizes as at 50 × 1 (bench/loadgen.mjs's ids): ~25 journal records (id, value, CRC-32: ~30
+// bytes each) and ~50 message-log records (~95 bytes each: a request's and its reply's).
+const journalBytes = Buffer.alloc(750, 'j');
 const logBytes = Buffer.alloc(4800, 'l');
 
 const journal = await fsp.open(join(dir, 'journal'), 'a', 0o600);

@@ -181,5 +181,5 @@ t.test('bench/fsync-files.mjs times both variants', async (t) => {
   t.match(rows[1], /^journal and log at once \(as built\) +ms per commit: \d+\.\d{3} \d+\.\d{3}$/);
   // Each variant appended its bytes once per commit: 2 rounds × 3 commits.
   t.equal(readFileSync(join(dir, 'log')).length, 2 * 2 * 3 * 4800);
-  t.equal(readFileSync(join(dir, 'journal')).length, 2 * 3 * 1000);
+  t.equal(readFileSync(join(dir, 'journal')).length, 2 * 3 * 750);
 });
