@@ -8,6 +8,9 @@
  *   node bench/run.mjs --full     every scenario at full size (about 10-15 minutes)
  *   node bench/run.mjs --smoke    a few seconds, tiny sizes (the test suite runs this)
  *   --only flood,spec,idle,store,startup,ids   a subset (results.json only, no report)
+ *   --only floor    bench/floor-server.mjs (the least any server that keeps Parity's log promise
+ *                   must do) beside Redis: never part of a full run or --publish; it is quoted
+ *                   by hand in BENCHMARKS.md's "The floor"
  *   --out DIR       write results.json, BENCHMARKS.md and spec-p99.svg into DIR instead
  *   --publish       rewrite the committed BENCHMARKS.md, bench/results.json, bench/spec-p99.svg:
  *                   every scenario, quick or full (a casual run once overwrote them)
@@ -121,6 +124,8 @@ const PLANS = {
   },
 };
 const ALL = ['flood', 'spec', 'idle', 'store', 'startup', 'ids'];
+/** Run only when named in --only: they measure the targets' reach, not Parity. */
+const EXTRA = ['floor'];
 
 const { values } = parseArgs({
   options: {
@@ -139,7 +144,7 @@ const { values } = parseArgs({
 });
 if (values.help) {
   process.stdout.write(
-    'usage: node bench/run.mjs [--quick | --full | --smoke] [--only flood,spec,idle,store,startup,ids]\n' +
+    'usage: node bench/run.mjs [--quick | --full | --smoke] [--only flood,spec,idle,store,startup,ids,floor]\n' +
       '                          [--out DIR | --publish] [--root DIR] [--profile DIR]\n' +
       'Writes into bench/results/ unless --out DIR; --publish rewrites the committed report.\n',
   );
@@ -149,10 +154,10 @@ if (values.help) {
 const mode = values.full ? 'full' : values.smoke ? 'smoke' : 'quick';
 const plan = PLANS[mode];
 const only = values.only ? values.only.split(',') : ALL;
-const unknown = only.filter((s) => !ALL.includes(s));
+const unknown = only.filter((s) => !ALL.includes(s) && !EXTRA.includes(s));
 if (unknown.length > 0) {
   process.stderr.write(
-    `bench: unknown scenario ${unknown.join(', ')}; choose from ${ALL.join(', ')}\n`,
+    `bench: unknown scenario ${unknown.join(', ')}; choose from ${[...ALL, ...EXTRA].join(', ')}\n`,
   );
   process.exit(2);
 }
@@ -161,14 +166,14 @@ if (!existsSync(join(root, 'dist/cli/server.js'))) {
   process.stderr.write(`bench: ${root}/dist is missing; run \`npm run build\` first\n`);
   process.exit(2);
 }
-const partial = only.length < ALL.length;
+const partial = ALL.some((s) => !only.includes(s)) || only.some((s) => EXTRA.includes(s));
 // The committed report is what the README quotes: only a deliberate, complete run replaces it.
 const refusal = !values.publish
   ? null
   : values.out
     ? '--publish and --out both say where to write'
     : partial
-      ? '--publish needs every scenario, not --only'
+      ? '--publish needs every scenario, not --only, and no --only floor'
       : mode === 'smoke'
         ? '--publish takes a --quick or --full run, not --smoke'
         : null;
@@ -262,6 +267,7 @@ try {
   if (only.includes('store')) for (const row of await scenarios.storeCommit(ctx)) print(row);
   if (only.includes('startup')) for (const row of await scenarios.startup(ctx)) print(row);
   if (only.includes('ids')) for (const row of await scenarios.idsStored(ctx)) print(row);
+  if (only.includes('floor')) for (const row of await scenarios.floor(ctx)) print(row);
 } finally {
   cleanUp();
 }
@@ -306,6 +312,10 @@ function formatRow(row) {
           ? x.toFixed(2)
           : Math.round(x).toLocaleString('en-US');
   const ratio = typeof row.ratio === 'number' ? `  ratio ${row.ratio.toFixed(2)}` : '';
+  if (row.key?.startsWith('floor-')) {
+    const redis = row.redis === null ? '' : `  redis ${n(row.redis)}`;
+    return `${row.scenario.padEnd(40)} floor ${n(row.floor)} ${row.unit}${redis}${ratio}`;
+  }
   const target = row.target ? `  target ${row.target}: ${row.pass ? 'pass' : 'FAIL'}` : '';
   const unit = row.unit === 'ms' ? '' : ` ${row.unit}`;
   let extra = '';

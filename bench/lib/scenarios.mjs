@@ -16,6 +16,7 @@ import {
   machineTicks,
   redisServerPath,
   startBaseline,
+  startFloor,
   startParity,
   startRedis,
   writeBytes,
@@ -43,7 +44,8 @@ export const SPEC_P99_LIMIT_MS = 100;
  * @typedef {{ root: string, tmp: string, plan: Plan, profileDir?: string, idleWaitMs: number,
  *   idleBudget: { ms: number },
  *   log: (line: string) => void }} Context
- * @typedef {'parity' | 'baseline' | 'redis'} Target
+ * @typedef {'parity' | 'baseline' | 'redis' | FloorMode} Target
+ * @typedef {'floor-async' | 'floor-blocking'} FloorMode
  */
 
 /** Why the Redis rows are missing, or null when redis-server is installed. */
@@ -61,6 +63,11 @@ async function launch(ctx, target, label, statePath) {
   const dir = mkdtempSync(join(ctx.tmp, `${label}-`));
   if (target === 'redis')
     return { server: await startRedis({ dir, maxClients: BENCH_MAX_CLIENTS }), dir };
+  if (target === 'floor-async' || target === 'floor-blocking')
+    return {
+      server: await startFloor({ dir, commit: target === 'floor-async' ? 'async' : 'blocking' }),
+      dir,
+    };
   if (statePath) copyFileSync(statePath, join(dir, 'state.json'));
   const nodeArgs = ctx.profileDir
     ? ['--cpu-prof', '--cpu-prof-dir', ctx.profileDir, '--cpu-prof-name', `${label}.cpuprofile`]
@@ -173,9 +180,8 @@ export const disturbed = (/** @type {{ otherCpuCores: number }} */ r) =>
   r.otherCpuCores > DISTURBED_CORES;
 
 /** @param {Context} ctx @param {number} conns @param {number} inflight */
-export async function flood(ctx, conns, inflight) {
-  const label = `flood-${conns}x${inflight}`;
-  const load = {
+function floodLoad(ctx, conns, inflight) {
+  return {
     mode: /** @type {const} */ ('flood'),
     conns,
     inflight,
@@ -183,6 +189,12 @@ export async function flood(ctx, conns, inflight) {
     warmupMs: ctx.plan.floodWarmupMs,
     durationMs: ctx.plan.floodMs,
   };
+}
+
+/** @param {Context} ctx @param {number} conns @param {number} inflight */
+export async function flood(ctx, conns, inflight) {
+  const label = `flood-${conns}x${inflight}`;
+  const load = floodLoad(ctx, conns, inflight);
   const withRedis = redisMissing() === null;
   let baseline = await measure(ctx, 'baseline', label, load);
   let parity = await measure(ctx, 'parity', label, load);
@@ -340,6 +352,51 @@ export async function specCapacity(ctx) {
         : undefined,
     detail: { parity: parity.steps, baseline: baseline.steps, redis: redis?.steps ?? [] },
   };
+}
+
+/** The floor's two ways to commit; each row takes the better (bench/floor-server.mjs). */
+const FLOOR_MODES = /** @type {const} */ (['floor-async', 'floor-blocking']);
+
+/**
+ * The floor (bench/floor-server.mjs: the bare server plus a JSON record per line, in one file
+ * that is the journal too, with one fdatasync per group commit) beside Redis, in each closed loop
+ * and flood of the plan, and its spec capacity: how far any server that logs every line durably
+ * before its OK could get on this machine. Both commit modes run; each row keeps the better.
+ * @param {Context} ctx
+ */
+export async function floor(ctx) {
+  const rows = [];
+  const withRedis = redisMissing() === null;
+  for (const [conns, inflight] of ctx.plan.flood) {
+    const label = `flood-${conns}x${inflight}`;
+    const load = floodLoad(ctx, conns, inflight);
+    /** @type {Record<string, Awaited<ReturnType<typeof measure>>>} */
+    const modes = {};
+    for (const mode of FLOOR_MODES) modes[mode] = await measure(ctx, mode, label, load);
+    const redis = withRedis ? await measure(ctx, 'redis', label, load) : null;
+    const best = Object.values(modes).reduce((a, b) => (b.repliesPerSec > a.repliesPerSec ? b : a));
+    rows.push({
+      key: `floor-${label}`,
+      scenario: `floor: ${inflight === 1 ? 'closed loop' : 'flood'} ${conns}×${inflight}`,
+      unit: 'replies/s',
+      floor: best.repliesPerSec,
+      redis: redis?.repliesPerSec ?? null,
+      ratio: redis === null ? null : best.repliesPerSec / redis.repliesPerSec,
+      detail: { ...modes, redis },
+    });
+  }
+  /** @type {Record<string, Awaited<ReturnType<typeof specCapacityOf>>>} */
+  const spec = {};
+  for (const mode of FLOOR_MODES) spec[mode] = await specCapacityOf(ctx, mode);
+  rows.push({
+    key: 'floor-spec-capacity',
+    scenario: `floor: spec clients at p99 ≤ ${SPEC_P99_LIMIT_MS} ms, 0 errors`,
+    unit: 'clients',
+    floor: Math.max(...Object.values(spec).map((s) => s.capacity)),
+    redis: null,
+    detail: spec,
+  });
+  return rows;
 }
 
 /** @param {Context} ctx */

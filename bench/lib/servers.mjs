@@ -15,6 +15,7 @@ import { clearTimeout, setTimeout } from 'node:timers';
 import { fileURLToPath, URL } from 'node:url';
 
 const BASELINE = fileURLToPath(new URL('../baseline-server.mjs', import.meta.url));
+const FLOOR = fileURLToPath(new URL('../floor-server.mjs', import.meta.url));
 /** A server that has not exited this long after SIGTERM is killed. */
 const STOP_TIMEOUT_MS = 15_000;
 const CLK_TCK = 100; // Linux USER_HZ, as getconf CLK_TCK reports on every mainstream kernel
@@ -28,7 +29,7 @@ export function killAll() {
 }
 
 /**
- * @typedef {'parity' | 'baseline' | 'redis' | 'haproxy'} ProcessName
+ * @typedef {'parity' | 'baseline' | 'floor' | 'redis' | 'haproxy'} ProcessName
  * @typedef {{
  *   name: ProcessName, pid: number, port: number, readyMs: number,
  *   output: string[], cpuSeconds(): number, rss(): number,
@@ -135,6 +136,16 @@ export function startParity(o) {
 /** @param {{ nodeArgs?: string[] }} [o] */
 export function startBaseline(o = {}) {
   return startProcess('baseline', [...(o.nodeArgs ?? []), BASELINE, '--port', '0']);
+}
+
+/**
+ * bench/floor-server.mjs, its log (which is its journal too) in `dir`.
+ * @param {{ dir: string, commit: 'async' | 'blocking' }} o
+ */
+export function startFloor(o) {
+  const logPath = join(o.dir, 'messages.log');
+  const argv = [FLOOR, '--port', '0', '--log', logPath, '--commit', o.commit];
+  return startProcess('floor', argv).then((s) => ({ ...s, logPath }));
 }
 
 /** Where Debian's redis-server is, or null (the Redis rows are then skipped, with this reason). */
