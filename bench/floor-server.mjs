@@ -24,7 +24,9 @@
  * --commit blocking: Redis's appendfsync always: at the end of each event-loop turn, write and
  *   fdatasync on the main thread, then reply.
  *
- * Prints one JSON line `{"msg":"listening …","port":N}` when ready, and exits on SIGTERM/SIGINT.
+ * Prints one JSON line `{"msg":"listening …","port":N}` when ready, and exits on SIGTERM/SIGINT,
+ * writing the records still pending. It does not read its file back at start: every run begins
+ * with no values.
  */
 import { fdatasync, fdatasyncSync, openSync, write, writeSync } from 'node:fs';
 import { Buffer } from 'node:buffer';
@@ -228,6 +230,8 @@ server.listen(Number(values.port), values.host, () => {
 
 const stop = () => {
   server.close();
+  // The records of the last replies wait for a commit that no request will start now.
+  if (!inFlight) writeAll(Buffer.from(pending));
   for (const socket of sockets) socket.destroy();
   setTimeout(() => process.exit(0), 1_000).unref();
   server.on('close', () => process.exit(0));
