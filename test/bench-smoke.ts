@@ -48,6 +48,7 @@ t.test(
     // Sections written by hand (profiles; bench/viewers.mjs's runs): kept on redraw, in order.
     const kept =
       '## Where the time goes\n\nProfiled by hand.\n\n' +
+      '## The floor\n\nMeasured beside Redis.\n\n' +
       '## Live view cost\n\nMeasured by hand.\n\n| a | b |\n| --- | --- |\n';
     writeFileSync(join(out, 'BENCHMARKS.md'), `# old\n\n## Flood\n\nold\n\n${kept}`);
     const { code, output } = await runBench(t, 'bench/run.mjs', [
@@ -108,6 +109,56 @@ t.test(
     t.match(readFileSync(join(out, 'spec-p99.svg'), 'utf8'), /^<svg /);
   },
 );
+
+t.test('bench/run.mjs --smoke --only floor measures the floor beside Redis', async (t) => {
+  const out = tempDir(t);
+  const { code, output } = await runBench(t, 'bench/run.mjs', [
+    '--smoke',
+    '--only',
+    'floor',
+    '--out',
+    out,
+    '--wait-idle',
+    '0',
+  ]);
+  t.equal(code, 0, output);
+  const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as {
+    rows: Array<Row & { floor: number; redis: number | null }>;
+  };
+  t.same(
+    results.rows.map((r) => r.key),
+    ['floor-flood-1x1', 'floor-flood-10x4', 'floor-spec-capacity'],
+  );
+  const modes = ['floor-async', 'floor-blocking'];
+  for (const row of results.rows.slice(0, 2)) {
+    const sides = row.detail.redis ? [...modes, 'redis'] : modes;
+    for (const side of sides)
+      t.same((row.detail[side] as { errors: object }).errors, {}, `${row.key} ${side}: no errors`);
+    const best = Math.max(
+      ...modes.map((m) => (row.detail[m] as { repliesPerSec: number }).repliesPerSec),
+    );
+    t.ok(best > 0 && row.floor === best, `${row.key}: the better mode's figure`);
+  }
+  const spec = results.rows[2]!.detail as Record<string, { capacity: number; steps: Step[] }>;
+  for (const mode of modes) {
+    t.equal(spec[mode]!.steps[0]!.errors, 0, `spec ${mode}: no errors`);
+    t.equal(spec[mode]!.capacity, 20, `spec ${mode}: its one step passed`);
+  }
+  t.equal(results.rows[2]!.floor, 20);
+});
+
+t.test('bench/run.mjs refuses to publish a run with the floor in it', async (t) => {
+  // Every scenario of a report, and the floor: refused for the floor (before the smoke mode).
+  const only = 'flood,spec,idle,store,startup,ids,floor';
+  const { code, output } = await runBench(t, 'bench/run.mjs', [
+    '--smoke',
+    '--only',
+    only,
+    '--publish',
+  ]);
+  t.equal(code, 2);
+  t.match(output, /--publish needs every scenario, not --only, and no --only floor/);
+});
 
 type ClusterStep = {
   clients: number;
