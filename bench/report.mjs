@@ -345,7 +345,7 @@ export function writeReport(results, mdPath, svgPath, cluster = null) {
  * Sections measured by other scripts than run.mjs, written by hand into BENCHMARKS.md: a redraw
  * keeps them as they are (from their heading to the next `## `), after the generated ones.
  */
-const KEPT_SECTIONS = ['## Where the time goes', '## Live view cost'];
+const KEPT_SECTIONS = ['## Where the time goes', '## The floor', '## Live view cost'];
 
 /** The kept sections of the report about to be overwritten, each ending in a blank line. */
 function keptSections(/** @type {string} */ mdPath) {
