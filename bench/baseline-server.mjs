@@ -11,9 +11,8 @@
  * bin/server's), and exits on SIGTERM/SIGINT.
  */
 import { createServer } from 'node:net';
-import process from 'node:process';
-import { setTimeout } from 'node:timers';
 import { parseArgs } from 'node:util';
+import { serve } from './lib/serve.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -67,25 +66,13 @@ const server = createServer({ allowHalfOpen: false }, (socket) => {
   socket.on('error', () => {});
 });
 
-server.listen(Number(values.port), values.host, () => {
-  const address = /** @type {import('node:net').AddressInfo} */ (server.address());
-  process.stdout.write(
-    `${JSON.stringify({ msg: `listening on ${address.address}:${address.port}`, port: address.port })}\n`,
-  );
-});
-
-const stop = () => {
-  server.close();
-  // Like Parity's graceful stop, minus the flush: every open connection is ended.
-  for (const socket of sockets) socket.end('BYE SHUTTING_DOWN the server is stopping\n');
-  setTimeout(() => process.exit(0), 1_000).unref();
-  server.on('close', () => process.exit(0));
-};
 /** @type {Set<import('node:net').Socket>} */
 const sockets = new Set();
 server.on('connection', (socket) => {
   sockets.add(socket);
   socket.on('close', () => sockets.delete(socket));
 });
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
+// Like Parity's graceful stop, minus the flush: every open connection is ended.
+serve(server, values.host, Number(values.port), () => {
+  for (const socket of sockets) socket.end('BYE SHUTTING_DOWN the server is stopping\n');
+});

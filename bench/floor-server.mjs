@@ -32,8 +32,9 @@ import { fdatasync, fdatasyncSync, openSync, write, writeSync } from 'node:fs';
 import { Buffer } from 'node:buffer';
 import { createServer } from 'node:net';
 import process from 'node:process';
-import { setImmediate, setTimeout } from 'node:timers';
+import { setImmediate } from 'node:timers';
 import { parseArgs } from 'node:util';
+import { serve } from './lib/serve.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -221,20 +222,8 @@ const server = createServer({ allowHalfOpen: false }, (socket) => {
   socket.on('close', () => sockets.delete(socket));
 });
 
-server.listen(Number(values.port), values.host, () => {
-  const address = /** @type {import('node:net').AddressInfo} */ (server.address());
-  process.stdout.write(
-    `${JSON.stringify({ msg: `listening on ${address.address}:${address.port}`, port: address.port })}\n`,
-  );
-});
-
-const stop = () => {
-  server.close();
+serve(server, values.host, Number(values.port), () => {
   // The records of the last replies wait for a commit that no request will start now.
   if (!inFlight) writeAll(Buffer.from(pending));
   for (const socket of sockets) socket.destroy();
-  setTimeout(() => process.exit(0), 1_000).unref();
-  server.on('close', () => process.exit(0));
-};
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
+});
