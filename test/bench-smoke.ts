@@ -35,6 +35,19 @@ async function runBench(
   return { code, output };
 }
 
+/** A bench script's smoke mode, writing into `out`; the run must succeed. */
+async function runSmoke(t: Test, script: string, out: string, args: string[] = []): Promise<void> {
+  const { code, output } = await runBench(t, script, [
+    '--smoke',
+    ...args,
+    '--out',
+    out,
+    '--wait-idle',
+    '0',
+  ]);
+  t.equal(code, 0, output);
+}
+
 // The benchmark itself is not part of `npm test`; this runs its smallest mode for a few seconds so
 // that `npm run bench` cannot rot: every scenario must run end to end and produce its row.
 // It starts a dozen servers in turn, so it gets more than tap's default 30 s on a busy machine;
@@ -51,14 +64,7 @@ t.test(
       '## The floor\n\nMeasured beside Redis.\n\n' +
       '## Live view cost\n\nMeasured by hand.\n\n| a | b |\n| --- | --- |\n';
     writeFileSync(join(out, 'BENCHMARKS.md'), `# old\n\n## Flood\n\nold\n\n${kept}`);
-    const { code, output } = await runBench(t, 'bench/run.mjs', [
-      '--smoke',
-      '--out',
-      out,
-      '--wait-idle',
-      '0',
-    ]);
-    t.equal(code, 0, output);
+    await runSmoke(t, 'bench/run.mjs', out);
 
     const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as { rows: Row[] };
     const rows = new Map(results.rows.map((r) => [r.key, r]));
@@ -112,16 +118,7 @@ t.test(
 
 t.test('bench/run.mjs --smoke --only floor measures the floor beside Redis', async (t) => {
   const out = tempDir(t);
-  const { code, output } = await runBench(t, 'bench/run.mjs', [
-    '--smoke',
-    '--only',
-    'floor',
-    '--out',
-    out,
-    '--wait-idle',
-    '0',
-  ]);
-  t.equal(code, 0, output);
+  await runSmoke(t, 'bench/run.mjs', out, ['--only', 'floor']);
   const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as {
     rows: Array<Row & { floor: number; redis: number | null }>;
   };
@@ -179,14 +176,7 @@ t.test(
   { timeout: 60_000, skip: clusterMissing },
   async (t) => {
     const out = tempDir(t);
-    const { code, output } = await runBench(t, 'bench/cluster.mjs', [
-      '--smoke',
-      '--out',
-      out,
-      '--wait-idle',
-      '0',
-    ]);
-    t.equal(code, 0, output);
+    await runSmoke(t, 'bench/cluster.mjs', out);
 
     const results = JSON.parse(readFileSync(join(out, 'cluster.json'), 'utf8')) as {
       topologies: Array<{ key: string; steps: ClusterStep[] }>;
