@@ -13,9 +13,10 @@
  *   replies wait in order behind it, and their own records ride on the next commit.
  *
  * It keeps none of the rest: no rotation or reopen (so no second file), no checkpoint, no
- * limits, no takeover, no monitor, no errors but the baseline's. So its figures bound every design
- * from above: what the floor cannot reach on this machine, no server that logs every line
- * durably before its `OK` can.
+ * limits, no takeover, no monitor, no errors but the baseline's, and it reads bytes as latin1 as
+ * the baseline does (the generator sends ASCII). A target the floor misses on this machine is out
+ * of reach of any server built like it, not only of Parity; BENCHMARKS.md, "The floor", says how
+ * far that goes.
  *
  *   node bench/floor-server.mjs --log FILE [--port 0] [--host 127.0.0.1] [--commit async|blocking]
  *
@@ -25,8 +26,8 @@
  *   fdatasync on the main thread, then reply.
  *
  * Prints one JSON line `{"msg":"listening …","port":N}` when ready, and exits on SIGTERM/SIGINT,
- * writing the records still pending. It does not read its file back at start: every run begins
- * with no values.
+ * writing the records still pending unless a commit is in flight. It does not read its file back
+ * at start: every run begins with no values.
  */
 import { fdatasync, fdatasyncSync, openSync, write, writeSync } from 'node:fs';
 import { Buffer } from 'node:buffer';
@@ -59,8 +60,7 @@ const fd = openSync(values.log, 'a', 0o600);
 
 /** Records not yet written, as one string; written and synced by the next commit. */
 let pending = '';
-/** Peers whose replies wait for the next commit (their request lines are in `pending`). */
-/** @type {Peer[]} */
+/** @type {Peer[]} Peers whose replies wait for the next commit (their lines are in `pending`). */
 let waiting = [];
 let inFlight = false;
 let scheduled = false;
@@ -76,8 +76,9 @@ function record(peer, dir, line) {
 function send(/** @type {Peer} */ peer, /** @type {number} */ n) {
   const lines = n === peer.out.length ? peer.out : peer.out.slice(0, n);
   peer.out = n === peer.out.length ? [] : peer.out.slice(n);
+  if (peer.socket.destroyed) return; // as in Parity: a reply not sent gets no record
   for (const line of lines) record(peer, 'out', line);
-  if (!peer.socket.destroyed) peer.socket.write(`${lines.join('\n')}\n`);
+  peer.socket.write(`${lines.join('\n')}\n`);
 }
 
 /** @param {Peer} peer */
