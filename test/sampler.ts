@@ -1,9 +1,25 @@
 import t from 'tap';
+import fc from 'fast-check';
 import { HISTORY_SAMPLES, MAX_ROWS, RATE_TICKS, UPDATE_MS } from '../src/monitor/defaults.js';
 import { Monitor } from '../src/monitor/monitor.js';
 import { Sampler, type Viewer } from '../src/monitor/sampler.js';
-import type { Update } from '../src/monitor/wire.js';
+import type { ClientWatch } from '../src/monitor/watch.js';
+import { parseRequest } from '../src/protocol/requests.js';
+import type { Row, Update } from '../src/monitor/wire.js';
 import { FakeClock } from './fixtures/fake-clock.js';
+
+const PING = parseRequest('PING');
+
+/** `n` requests, as the connection reports them. */
+function requests(w: ClientWatch, n: number, at: number) {
+  for (let i = 0; i < n; i++) w.request(PING, at);
+}
+
+/** A new value, as the store takes it and the connection's reply says it. */
+function setValue(values: Map<string, number>, w: ClientWatch, value: number) {
+  values.set(w.id!, value);
+  w.replies([`OK ${value}`]);
+}
 
 /** A monitor on a fake clock with a store of its own, and a sampler on the same clock. */
 function setup() {
@@ -15,8 +31,8 @@ function setup() {
   /** A connection that said HELLO with `id` and has `value`. */
   const open = (n: number, id: string, value: number) => {
     const w = monitor.opened(n, `127.0.0.1:${1000 + n}`);
-    monitor.identified(n, id);
     values.set(id, value);
+    monitor.identified(n, id);
     return w;
   };
   return { clock, monitor, values, sampler, open };
@@ -75,8 +91,8 @@ t.test('rows: values and rates of the tick, history once per viewer', async (t) 
   t.match(v.updates[0]!.rows, [{ conn: 1, id: 'alice', value: 5, requestsPerSecond: 0 }]);
   t.same(v.updates[0]!.rows[0]!.history, [5]);
   for (let i = 0; i < RATE_TICKS + 2; i++) {
-    w.requests += 2; // 8 a second
-    values.set('alice', i);
+    requests(w, 2, clock.now()); // 8 a second
+    setValue(values, w, i);
     clock.advance(UPDATE_MS);
   }
   const last = v.updates.at(-1)!;
@@ -150,9 +166,10 @@ t.test('snapshot(): what /api/clients shows while watched', async (t) => {
   const w = open(1, 'alice', 3);
   open(2, 'bob', 4);
   sampler.add(viewer());
-  w.requests += 4;
+  requests(w, 4, clock.now());
   clock.advance(UPDATE_MS);
-  values.set('alice', 9); // after the tick: the snapshot shows the tick's value
+  setValue(values, w, 9); // after the tick: the snapshot shows the tick's value
+  requests(w, 4, clock.now()); // and its rate
   open(3, 'carol', 6); // not sampled yet: its value now, no rate
   const s = sampler.snapshot()!;
   t.equal(s.rates, 'last 2 s');
@@ -210,11 +227,203 @@ t.test('watching again starts the rates and charts over', async (t) => {
   const w = open(1, 'alice', 1);
   const first = viewer();
   sampler.add(first);
-  w.requests += 10;
+  requests(w, 10, clock.now());
   clock.advance(UPDATE_MS * 3);
   sampler.remove(first);
   clock.advance(60_000);
   const again = viewer();
   sampler.add(again);
   t.match(again.updates[0]!.rows, [{ requestsPerSecond: 0, history: [1] }]);
+});
+
+t.test('a tick visits only the rows it shows; nobody watching, no connection fills', async (t) => {
+  const { sampler, clock, open, monitor } = setup();
+  const ws = Array.from({ length: MAX_ROWS + 10 }, (_, i) => open(i + 1, `c${i + 1}`, 1));
+  const hidden = ws.at(-1)!;
+  requests(hidden, 3, clock.now());
+  t.equal(hidden.rateRing, null, 'nobody watches: nothing kept');
+  const v = viewer();
+  sampler.add(v);
+  clock.advance(UPDATE_MS * 20);
+  t.equal(hidden.rateRing, null, 'idle and not shown: never touched');
+  t.ok(ws[0]!.rateRing, 'shown: filled when sent');
+  requests(hidden, 1, clock.now());
+  t.equal(hidden.countsTo, monitor.sampling.tick, 'a request fills the counts it missed');
+  t.equal(hidden.history, null, 'but not the values: it did not change');
+  t.match(sampler.snapshot()!.rows.at(-1), { conn: hidden.number, requestsPerSecond: 0 });
+  sampler.remove(v);
+  t.notOk(monitor.sampling.on);
+});
+
+/** One step of a random run: what the connections do between ticks, and the ticks. */
+type Step =
+  | { kind: 'open'; n: number }
+  | { kind: 'requests'; i: number; n: number }
+  | { kind: 'value'; i: number; value: number }
+  | { kind: 'close'; i: number }
+  | { kind: 'tick'; n: number }
+  | { kind: 'join' }
+  | { kind: 'snapshot' };
+
+const step: fc.Arbitrary<Step> = fc.oneof(
+  fc.record({ kind: fc.constant('open' as const), n: fc.constantFrom(1, 1, 1, 40) }),
+  fc.record({
+    kind: fc.constant('requests' as const),
+    i: fc.nat(),
+    n: fc.integer({ min: 1, max: 5 }),
+  }),
+  fc.record({
+    kind: fc.constant('value' as const),
+    i: fc.nat(),
+    value: fc.integer({ min: 0, max: 99 }),
+  }),
+  fc.record({ kind: fc.constant('close' as const), i: fc.nat() }),
+  fc.record({
+    kind: fc.constant('tick' as const),
+    n: fc.constantFrom(1, 1, 2, 12, HISTORY_SAMPLES + 10),
+  }),
+  fc.constant<Step>({ kind: 'join' }),
+  fc.constant<Step>({ kind: 'snapshot' }),
+);
+
+type State = { conn: number; requests: number; value: number | null };
+
+/**
+ * The sampler as it was before connections kept their own ticks: at every tick, every open
+ * connection's request count and value are read and kept. Rates and charts follow from those.
+ */
+class EagerModel {
+  readonly #at: number[] = [];
+  readonly #seen = new Map<number, State[]>();
+
+  tick(at: number, open: State[]) {
+    this.#at.push(at);
+    for (const c of open) {
+      const samples = this.#seen.get(c.conn) ?? [];
+      samples.push({ ...c });
+      this.#seen.set(c.conn, samples);
+    }
+  }
+
+  rate(conn: number): number {
+    const samples = this.#seen.get(conn) ?? [];
+    const back = Math.min(samples.length - 1, RATE_TICKS);
+    if (back <= 0) return 0;
+    const seconds = (this.#at.at(-1)! - this.#at.at(-1 - back)!) / 1000;
+    const n = samples.at(-1)!.requests - samples.at(-1 - back)!.requests;
+    return Math.round((n / seconds) * 10) / 10;
+  }
+
+  value(conn: number): number | null | undefined {
+    return this.#seen.get(conn)?.at(-1)?.value;
+  }
+
+  history(conn: number): Array<number | null> {
+    return (this.#seen.get(conn) ?? []).slice(-HISTORY_SAMPLES).map((s) => s.value);
+  }
+}
+
+t.test('rates, values and charts: the same as reading every connection every tick', async (t) => {
+  let rowsChecked = 0;
+  fc.assert(
+    fc.property(fc.array(step, { minLength: 1, maxLength: 300, size: 'max' }), (steps) => {
+      const { clock, sampler, open, values } = setup();
+      const model = new EagerModel();
+      const all: ClientWatch[] = [];
+      const state = new Map<number, State>();
+      const openOnes = () => [...state.values()].filter((c) => all[c.conn - 1]!.closedAt === null);
+      const compare = (r: Row, what: string) => {
+        if (r.closedAt !== null) return;
+        // Not sampled yet (opened since the last tick): its value now.
+        const value = model.value(r.conn) ?? state.get(r.conn)!.value;
+        const want = { rate: model.rate(r.conn), value };
+        const got = { rate: r.requestsPerSecond, value: r.value };
+        if (r.history !== undefined) {
+          Object.assign(want, { history: model.history(r.conn).join() });
+          Object.assign(got, { history: r.history.join() });
+        }
+        if (JSON.stringify(got) !== JSON.stringify(want)) {
+          throw new Error(`${what} #${r.conn}: ${JSON.stringify(got)} ≠ ${JSON.stringify(want)}`);
+        }
+        rowsChecked++;
+      };
+      // The one viewer that stays shows one id: every other row is visited only when a joining
+      // viewer or /api/clients asks for it, after any number of ticks.
+      const staying = viewer('c1');
+      let joining: (Viewer & Seen) | null = null;
+      const tick = () => {
+        model.tick(clock.now() + UPDATE_MS, openOnes());
+        clock.advance(UPDATE_MS);
+        for (const r of staying.updates.at(-1)!.rows) compare(r, 'c1 update');
+        if (joining === null) return;
+        for (const r of joining.updates[0]!.rows) compare(r, 'first update');
+        sampler.remove(joining);
+        joining = null;
+      };
+      const act = (s: Step) => {
+        const w = all.length === 0 ? undefined : all[((s as { i?: number }).i ?? 0) % all.length];
+        const live = w !== undefined && w.closedAt === null ? w : undefined;
+        switch (s.kind) {
+          case 'open':
+            for (let k = 0; k < s.n; k++) {
+              const n = all.length + 1;
+              all.push(open(n, `c${n}`, n % 100));
+              state.set(n, { conn: n, requests: 0, value: n % 100 });
+            }
+            break;
+          case 'requests':
+            if (live === undefined) break;
+            requests(live, s.n, clock.now());
+            state.get(live.number)!.requests += s.n;
+            break;
+          case 'value':
+            if (live === undefined) break;
+            setValue(values, live, s.value);
+            state.get(live.number)!.value = s.value;
+            break;
+          case 'close':
+            live?.closed('quit');
+            break;
+          case 'tick':
+            for (let k = 0; k < s.n; k++) tick();
+            break;
+          case 'join':
+            if (joining !== null) break;
+            joining = viewer();
+            sampler.add(joining);
+            break;
+          case 'snapshot':
+            for (const r of sampler.snapshot()!.rows) compare(r, 'snapshot');
+            break;
+        }
+      };
+      // Some steps before anyone watches (nothing is kept), then the first viewer, then the rest.
+      const split = steps.length % 8;
+      for (const s of steps.slice(0, split)) if (s.kind === 'open' || s.kind === 'requests') act(s);
+      model.tick(clock.now(), openOnes());
+      sampler.add(staying);
+      for (const s of steps.slice(split)) act(s);
+      tick();
+    }),
+    { seed: 11, numRuns: 40 },
+  );
+  t.ok(rowsChecked > 10_000, `40 random runs, ${rowsChecked} rows checked`);
+});
+
+t.test('a claim refused while watched leaves the row anonymous, with no value', async (t) => {
+  const { clock, monitor, sampler, open } = setup();
+  const v = viewer();
+  sampler.add(v);
+  open(1, 'alice', 5);
+  clock.advance(UPDATE_MS);
+  t.match(v.updates.at(-1)!.rows, [{ conn: 1, id: 'alice', value: 5 }]);
+  // The store refused the id (ID_LIMIT): the connection is no one again (connection.ts).
+  monitor.identified(1, null);
+  clock.advance(UPDATE_MS);
+  t.match(v.updates.at(-1)!.rows, [{ conn: 1, id: null, value: null }]);
+  // A viewer joining now gets the chart: the value until the refusal, then none.
+  const late = viewer();
+  sampler.add(late);
+  clock.advance(UPDATE_MS);
+  t.same(late.updates.at(-1)!.rows[0]!.history!.slice(-3), [5, null, null]);
 });

@@ -1,7 +1,7 @@
 import type { LineSink } from '../log/message-log.js';
 import { CLOSED_ROW_MS, COMMIT_WINDOW, COMMIT_WINDOW_MS, MAX_CLOSED_ROWS } from './defaults.js';
 import { Tail } from './tail.js';
-import { ClientWatch, newCounts } from './watch.js';
+import { ClientWatch, newCounts, type Sampling } from './watch.js';
 
 /** Why a connection was refused at accept; the label values of parity_refused_total. */
 export const REFUSAL_REASONS = ['stopping', 'max-clients', 'max-clients-per-address'] as const;
@@ -18,6 +18,8 @@ export type CommitListener = (ms: number, values: number) => void;
  */
 export class Monitor {
   readonly counts = newCounts();
+  /** Set by the sampler; read by every watch (see ClientWatch). */
+  readonly sampling: Sampling = { on: false, tick: -1 };
   readonly open = new Map<number, ClientWatch>();
   /** Closed connections, oldest first, kept CLOSED_ROW_MS for the page and /api/clients. */
   readonly closed: ClientWatch[] = [];
@@ -49,7 +51,9 @@ export class Monitor {
 
   /** A new connection; it reports to the returned watch. */
   opened(number: number, remote: string): ClientWatch {
-    const watch = new ClientWatch(number, remote, this.now(), this.counts, (w) => this.#closed(w));
+    const watch = new ClientWatch(number, remote, this.now(), this.counts, this.sampling, (w) =>
+      this.#closed(w),
+    );
     this.open.set(number, watch);
     return watch;
   }
@@ -57,7 +61,9 @@ export class Monitor {
   /** `id` null: a claim the store refused (the connection is anonymous again). */
   identified(number: number, id: string | null): void {
     const watch = this.open.get(number);
-    if (watch) watch.id = id;
+    if (!watch) return;
+    watch.id = id;
+    if (this.sampling.on) watch.setValue(id === null ? null : (this.store?.peek(id) ?? 0));
   }
 
   takeover(): void {

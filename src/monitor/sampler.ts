@@ -3,7 +3,7 @@ import { HISTORY_SAMPLES, RATE_TICKS, UPDATE_MS } from './defaults.js';
 import type { Monitor } from './monitor.js';
 import { matches, selectRows } from './select.js';
 import { currentValue, row, totals, totalsCounters } from './snapshot.js';
-import type { ClientWatch } from './watch.js';
+import { NO_VALUE, RING, type ClientWatch } from './watch.js';
 import type { Row, Snapshot, Totals, Update } from './wire.js';
 
 export type { Update } from './wire.js';
@@ -20,20 +20,18 @@ export interface Viewer {
 
 export type SamplerTimers = Pick<Clock, 'setTimeout' | 'clearTimeout'>;
 
-/** A tick: its time, its slot in the rings, and the totals it sent. */
-type Tick = { at: number; slot: number; totals: Totals };
+/** A tick: its number, its time, and the totals it sent. */
+type Tick = { tick: number; at: number; totals: Totals };
 
-const RING = RATE_TICKS + 1;
-const NO_VALUE = -1;
 const NO_LINES: Update['tail'] = { lines: [], skipped: 0 };
 const round = (n: number) => Math.round(n * 10) / 10;
 
 /**
- * The live view's clock: while at least one viewer is connected, every UPDATE_MS it records each
- * connection's request count and value in the connection's own typed arrays (no allocation once
- * they exist), then, once per distinct filter, turns the at most MAX_ROWS rows shown into an
- * update and serialises it once for every viewer with that filter. With no viewer it does nothing
- * at all: no timer runs.
+ * The live view's clock: while at least one viewer is connected, every UPDATE_MS it takes a tick
+ * (its time and the totals) and, once per distinct filter, turns the at most MAX_ROWS rows shown
+ * into an update, serialised once for every viewer with that filter. It visits no other
+ * connection: each one keeps its own counts and values by tick as it goes (ClientWatch.fillTo).
+ * With no viewer it does nothing at all: no timer runs, and the connections only test a flag.
  */
 export class Sampler {
   readonly #monitor: Monitor;
@@ -42,7 +40,8 @@ export class Sampler {
   readonly #groups = new Map<string, Set<Viewer>>();
   readonly #at = new Float64Array(RING);
   readonly #totals = [new Float64Array(RING), new Float64Array(RING), new Float64Array(RING)];
-  #ticks = 0;
+  /** The first tick since someone started watching. */
+  #first = 0;
   #viewers = 0;
   #timer: TimerHandle | null = null;
   #last: Tick | null = null;
@@ -62,7 +61,7 @@ export class Sampler {
     this.#viewers++;
     this.#monitor.tail.watch(viewer.filter);
     if (this.#timer !== null) return;
-    this.#reset();
+    this.#start();
     this.#run(); // the first picture at once, not a quarter second later
   }
 
@@ -76,9 +75,10 @@ export class Sampler {
     this.#timers.clearTimeout(this.#timer);
     this.#timer = null;
     this.#last = null;
+    this.#monitor.sampling.on = false;
   }
 
-  /** Samples, and sends every viewer its update. */
+  /** Takes a tick, and sends every viewer its update (the timer's work, while watched). */
   tick(): void {
     const last = this.#sample();
     const tails = this.#monitor.tail.take();
@@ -106,23 +106,24 @@ export class Sampler {
     this.tick();
   }
 
-  /** After a time with nobody watching, rates and charts start over rather than span the gap. */
-  #reset(): void {
-    this.#ticks = 0;
-    for (const w of this.#monitor.open.values()) {
-      w.rateRing = null;
-      w.history = null;
-      w.samples = 0;
-    }
+  /**
+   * Someone starts watching: each open connection is sampled from the next tick on. After a time
+   * with nobody watching, rates and charts start over rather than span the gap.
+   */
+  #start(): void {
+    const monitor = this.#monitor;
+    this.#first = monitor.sampling.tick + 1;
+    for (const w of monitor.open.values()) w.startSampling(currentValue(monitor, w));
+    monitor.sampling.on = true;
   }
 
   #sample(): Tick {
     const monitor = this.#monitor;
     const at = monitor.now();
     monitor.expireClosed(at);
-    const tick = this.#ticks++;
+    const tick = ++monitor.sampling.tick;
     const slot = tick % RING;
-    const back = Math.min(tick, RATE_TICKS);
+    const back = Math.min(tick - this.#first, RATE_TICKS);
     const from = (tick - back) % RING;
     const seconds = Math.max(0.001, (at - this.#at[from]!) / 1000);
     this.#at[slot] = at;
@@ -131,14 +132,7 @@ export class Sampler {
       this.#totals[i]![slot] = n;
       return back === 0 ? 0 : round((n - this.#totals[i]![from]!) / seconds);
     }) as [number, number, number];
-    for (const w of monitor.open.values()) {
-      w.rateRing ??= new Float64Array(RING);
-      w.history ??= new Int8Array(HISTORY_SAMPLES).fill(NO_VALUE);
-      w.rateRing[slot] = w.requests;
-      w.history[w.samples % HISTORY_SAMPLES] = currentValue(monitor, w) ?? NO_VALUE;
-      w.samples++;
-    }
-    this.#last = { at, slot, totals: totals(monitor, rates) };
+    this.#last = { tick, at, totals: totals(monitor, rates) };
     return this.#last;
   }
 
@@ -157,7 +151,7 @@ export class Sampler {
       const key = fresh.map((w) => w.number).join();
       let json = sent.get(key);
       if (json === undefined) {
-        const history = new Map(fresh.map((w) => [w.number, historyOf(w)]));
+        const history = new Map(fresh.map((w) => [w.number, historyOf(w, last.tick)]));
         const update: Update = {
           at: last.at,
           totals: last.totals,
@@ -175,16 +169,20 @@ export class Sampler {
 
   /** A connection's row as of the last tick (an open one not sampled yet: as of now, rate 0). */
   #row(last: Tick, w: ClientWatch): Row {
-    if (w.closedAt !== null || w.samples === 0) return row(w, currentValue(this.#monitor, w), 0);
-    const value = w.history![(w.samples - 1) % HISTORY_SAMPLES]!;
-    return row(w, value === NO_VALUE ? null : value, this.#rate(last.slot, w));
+    if (w.closedAt !== null || w.firstTick > last.tick) {
+      return row(w, currentValue(this.#monitor, w), 0);
+    }
+    w.fillTo(last.tick);
+    const value = w.history![last.tick % HISTORY_SAMPLES]!;
+    return row(w, value === NO_VALUE ? null : value, this.#rate(last.tick, w));
   }
 
   /** Requests per second over the last RATE_TICKS ticks, or fewer since it was first sampled. */
-  #rate(slot: number, w: ClientWatch): number {
-    const back = Math.min(w.samples - 1, RATE_TICKS);
+  #rate(tick: number, w: ClientWatch): number {
+    const back = Math.min(tick - w.firstTick, RATE_TICKS);
     if (back === 0) return 0;
-    const from = (slot - back + RING) % RING;
+    const slot = tick % RING;
+    const from = (tick - back) % RING;
     const seconds = Math.max(0.001, (this.#at[slot]! - this.#at[from]!) / 1000);
     return round((w.rateRing![slot]! - w.rateRing![from]!) / seconds);
   }
@@ -194,13 +192,12 @@ function withHistory(r: Row, history: Row['history']): Row {
   return history === undefined ? r : { ...r, history };
 }
 
-/** The client's values at each tick it was sampled, oldest first. */
-function historyOf(w: ClientWatch): Array<number | null> {
-  const history = w.history!; // shown open rows were all sampled this tick
-  const kept = Math.min(w.samples, HISTORY_SAMPLES);
+/** The client's values at each tick it was sampled, up to `tick`, oldest first. */
+function historyOf(w: ClientWatch, tick: number): Array<number | null> {
+  const history = w.history!; // its row was built this tick: filled up to it
   const out: Array<number | null> = [];
-  for (let i = w.samples - kept; i < w.samples; i++) {
-    const v = history[i % HISTORY_SAMPLES]!;
+  for (let t = Math.max(w.firstTick, tick - HISTORY_SAMPLES + 1); t <= tick; t++) {
+    const v = history[t % HISTORY_SAMPLES]!;
     out.push(v === NO_VALUE ? null : v);
   }
   return out;
