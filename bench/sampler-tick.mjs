@@ -43,7 +43,7 @@ let clock = 1_700_000_000_000;
 const monitor = new Monitor(() => clock);
 // The store's table, read as the store reads it; ids cut from request lines, as the server has them.
 const table = new StateTable();
-monitor.store = { get: (id) => table.get(id) ?? 0, size: 0 };
+monitor.store = { peek: (id) => table.get(id), size: 0 };
 const watches = [];
 for (let i = 1; i <= clients; i++) {
   const w = monitor.opened(i, `127.0.0.${2 + (i % 250)}:${10_000 + i}`);

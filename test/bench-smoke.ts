@@ -157,6 +157,35 @@ t.test('bench/run.mjs refuses to publish a run with the floor in it', async (t) 
   t.match(output, /--publish needs every scenario, not --only, and no --only floor/);
 });
 
+t.test(
+  'bench/sampler-tick.mjs times the live view tick over the connections it shows',
+  async (t) => {
+    const { code, output } = await runBench(t, 'bench/sampler-tick.mjs', [
+      '--clients',
+      '300',
+      '--viewers',
+      '2',
+      '--filtered',
+      '1',
+      '--ticks',
+      '8',
+    ]);
+    t.equal(code, 0, output);
+    const result = JSON.parse(output) as {
+      ticksMeasured: number;
+      tickMs: { mean: number };
+      bytesPerViewerPerTick: number[];
+    };
+    t.equal(result.ticksMeasured, 6, 'the first quarter warms up');
+    t.ok(result.tickMs.mean > 0);
+    const [filtered, all] = result.bytesPerViewerPerTick as [number, number];
+    t.ok(
+      all > 10 * filtered,
+      'the unfiltered viewer gets every shown row, the filtered one its id',
+    );
+  },
+);
+
 type ClusterStep = {
   clients: number;
   errors: number;
