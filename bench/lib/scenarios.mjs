@@ -360,8 +360,8 @@ const FLOOR_MODES = /** @type {const} */ (['floor-async', 'floor-blocking']);
 /**
  * The floor (bench/floor-server.mjs: the bare server plus a JSON record per line, in one file
  * that is the journal too, with one fdatasync per group commit) beside Redis, in each closed loop
- * and flood of the plan, and its spec capacity: how far any server that logs every line durably
- * before its OK could get on this machine. Both commit modes run; each row keeps the better.
+ * and flood of the plan, and its spec capacity: how far a server built like it, logging every line
+ * durably before its OK, got on this machine. Both commit modes run; each row keeps the better.
  * @param {Context} ctx
  */
 export async function floor(ctx) {
