@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { realClock, type Clock } from '../clock.js';
 import type { ByeCode, Reply } from '../protocol/replies.js';
 import type { Request } from '../protocol/requests.js';
+import type { Answer } from './pending.js';
 import { SCRYPT_DEFAULTS, verifyPassword, type UserEntry, type Users } from './users-file.js';
 
 /** The limits of authentication, each a flag of the same name in kebab-case where noted. */
@@ -126,7 +127,7 @@ export class ConnectionAuth {
   }
 
   /** HELLO and VALUE run (via `run`) only once authenticated, and HELLO only for that id. */
-  guard(request: Request, run: () => Reply | Promise<Reply>): Reply | Promise<Reply> {
+  guard(request: Request, run: () => Answer | Promise<Answer>): Answer | Promise<Answer> {
     if (request.verb !== 'HELLO' && request.verb !== 'VALUE') return run();
     return this.#after(() => {
       if (this.id === null) return AUTH_REQUIRED;

@@ -8,6 +8,7 @@ import {
   type ValueStore,
 } from '../store/value-store.js';
 import type { AuthSession, ConnectionAuth } from './auth.js';
+import { Pending, type Answer } from './pending.js';
 
 /** What a handler may see and do of its connection. */
 export interface Session extends AuthSession, Holder {
@@ -29,7 +30,7 @@ export interface Session extends AuthSession, Holder {
 type Handler<V extends Verb> = (
   session: Session,
   request: Extract<Request, { verb: V }>,
-) => Reply | Promise<Reply>;
+) => Answer | Promise<Answer>;
 
 /** What a refused claim or write is answered; `what` names what was not made durable. */
 const refusal =
@@ -52,17 +53,21 @@ export const HANDLERS: { [V in Verb]: Handler<V> } = {
       return { kind: 'ERR', code: 'ALREADY_IDENTIFIED', text: `this connection is ${session.id}` };
     }
     // Claimed again by a repeated HELLO: the value reported includes every earlier request.
-    return session
-      .claim(id)
-      .then((value): Reply => ({ kind: 'VALUE', value }), refusal('the value'));
+    return Pending.of(
+      session.claim(id),
+      (value): Reply => ({ kind: 'VALUE', value }),
+      refusal('the value'),
+    );
   },
   VALUE(session, { value }) {
     if (session.id === null) {
       return { kind: 'ERR', code: 'NOT_IDENTIFIED', text: 'say HELLO <id> first' };
     }
-    return session.store
-      .set(session.id, session, value)
-      .then((): Reply => ({ kind: 'OK', value }), refusal(`${value}`));
+    return Pending.of(
+      session.store.set(session.id, session, value),
+      (): Reply => ({ kind: 'OK', value }),
+      refusal(`${value}`),
+    );
   },
   EVEN: (session) => ({ kind: 'EVEN', value: 2 * randomInt(session.random, 50) }),
   ODD: (session) => ({ kind: 'ODD', value: 2 * randomInt(session.random, 50) + 1 }),
@@ -80,9 +85,23 @@ export const HANDLERS: { [V in Verb]: Handler<V> } = {
     },
 };
 
-/** Runs the request's handler; the reply comes back as its wire line (no LF). */
-export function handle(session: Session, request: Request): string | Promise<string> {
+/**
+ * Runs the request's handler: a reply ready now comes back as its wire line (no LF), a later one as
+ * a Pending for the reply queue.
+ */
+export function handle(session: Session, request: Request): string | Pending {
   const run = () => (HANDLERS[request.verb] as Handler<Verb>)(session, request as never);
   const reply = session.auth ? session.auth.guard(request, run) : run();
-  return reply instanceof Promise ? reply.then(formatReply) : formatReply(reply);
+  if (reply instanceof Pending) return reply;
+  if (reply instanceof Promise) return Pending.of(reply.then(settled), (r: Reply) => r, rethrow);
+  return formatReply(reply);
 }
+
+/** An AUTH verdict, or a request that waited for one: the Pending it resolved to, settled. */
+const settled = (reply: Answer): Reply | Promise<Reply> =>
+  reply instanceof Pending ? reply.after.then(reply.ok, reply.fail) : reply;
+
+/** Nothing behind an AUTH rejects (a failed check is a reply): as before, a bug is not hidden. */
+const rethrow = (err: unknown): never => {
+  throw err;
+};

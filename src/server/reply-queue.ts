@@ -1,4 +1,9 @@
+import { formatReply, type Reply } from '../protocol/replies.js';
+import type { Pending } from './pending.js';
+
 type Slot = { line: string | null };
+/** Replies in a row waiting on one promise: settled by one reaction. */
+type Group = { after: Promise<unknown>; slots: Slot[]; pending: Pending[] };
 
 const SETTLED = Promise.resolve();
 
@@ -10,6 +15,7 @@ const SETTLED = Promise.resolve();
 export class ReplyQueue {
   readonly #write: (lines: string[]) => void;
   #slots: Slot[] = [];
+  #group: Group | null = null; // the last group, joined by a Pending that waits on its promise
   #drainQueued = false;
 
   constructor(write: (lines: string[]) => void) {
@@ -21,7 +27,7 @@ export class ReplyQueue {
     return this.#slots.length;
   }
 
-  push(reply: string | Promise<string>): void {
+  push(reply: string | Pending): void {
     if (typeof reply === 'string') {
       if (this.#slots.length === 0) this.#write([reply]);
       else this.#slots.push({ line: reply });
@@ -29,19 +35,33 @@ export class ReplyQueue {
     }
     const slot: Slot = { line: null };
     this.#slots.push(slot);
-    void reply.then((line) => {
-      slot.line = line;
-      // One commit settles many slots in a row of microtasks, at the same depth of their promise
-      // chains (every VALUE it changed); a microtask queued by the first runs after the rest, so
-      // one drain sends them in one write, not one each. A reply settled deeper (an unchanged
-      // value, which also waits for the log) may take a second write. A nextTick waited for all,
-      // but cost 3.4% of the server's CPU in a closed loop of 50 connections (bench/loadgen.mjs).
-      if (this.#drainQueued) return;
-      this.#drainQueued = true;
-      void SETTLED.then(() => {
-        this.#drainQueued = false;
-        this.#drain();
-      });
+    // The VALUEs a peer sends in one read all wait on the same group commit: they join one group.
+    let group = this.#group;
+    if (group === null || group.after !== reply.after) {
+      const joined: Group = { after: reply.after, slots: [], pending: [] };
+      this.#group = group = joined;
+      reply.after.then(
+        (result) => this.#settle(joined, (p) => p.ok(result)),
+        (err: unknown) => this.#settle(joined, (p) => p.fail(err)),
+      );
+    }
+    group.slots.push(slot);
+    group.pending.push(reply);
+  }
+
+  #settle(group: Group, reply: (p: Pending) => Reply): void {
+    if (this.#group === group) this.#group = null; // settled: a later Pending starts a new one
+    for (let i = 0; i < group.slots.length; i++)
+      group.slots[i]!.line = formatReply(reply(group.pending[i]!));
+    // One commit settles many connections' groups in a row of microtasks; a microtask queued by
+    // the first runs after the rest, so a reply settled by another promise in the same row (a
+    // HELLO's claim) still leaves in the same write. A nextTick waited for all, but cost 3.4% of
+    // the server's CPU in a closed loop of 50 connections (bench/loadgen.mjs).
+    if (this.#drainQueued) return;
+    this.#drainQueued = true;
+    void SETTLED.then(() => {
+      this.#drainQueued = false;
+      this.#drain();
     });
   }
 
