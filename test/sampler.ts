@@ -192,7 +192,7 @@ t.test('the tail of each filter goes with its update', async (t) => {
   const alice = viewer('alice');
   sampler.add(all);
   sampler.add(alice);
-  const sink = monitor.tap({ write: () => true });
+  const sink = monitor.tap({ write: () => true, acceptedBytes: 0 });
   sink.write('{"conn":1,"id":"alice","dir":"in","line":"PING"}\n');
   sink.write('{"conn":2,"id":"bob","dir":"in","line":"PING"}\n');
   clock.advance(UPDATE_MS);

@@ -13,31 +13,48 @@ export type Step = {
 };
 
 const INITIAL_BUFFER = 64 * 1024;
+/**
+ * Lines are appended to a string and encoded into the buffer this many characters at a time (and
+ * whenever the buffer is sealed). Under a flood of VALUEs, encoding each ~95-byte record on its own
+ * took 1.40 s of a 10.5 s busy profile, and a 16k-character string at a time 0.95 s: one call, and
+ * one flattening of the string, instead of one per record (BENCHMARKS.md, "Where the time goes").
+ */
+const ROPE_CHARS = 16 * 1024;
 /** A buffer grown past this by a burst is let go once written, so RSS comes back down. */
 const KEEP_BUFFER_MAX = 1024 * 1024;
 
 /**
- * The log's unwritten lines: encoded straight into one buffer (no per-line allocation), sealed
- * into `queue` for writing. One counter holds every unwritten line byte, buffer and queue alike,
- * and no line is taken past `limit`: before, a flush took its bytes out of the count while its
- * write was in flight, so each failed write on a full disk let another cap's worth in.
+ * The log's unwritten lines: appended to a string, encoded in batches into one buffer (no
+ * per-line allocation), sealed into `queue` for writing. One counter holds every encoded unwritten
+ * line byte, buffer and queue alike, and no line is taken past `limit` (the string's characters
+ * count three bytes each against it, the most UTF-8 takes): before, a flush took its bytes out of
+ * the count while its write was in flight, so each failed write on a full disk let another cap's
+ * worth in.
  */
 export class Backlog {
   readonly queue: Step[] = [];
   #limit: number;
   #buffer: Buffer = Buffer.allocUnsafe(INITIAL_BUFFER);
   #length = 0;
+  #rope = ''; // lines not yet encoded
   #spare: Buffer | null = null;
   #unwritten = 0;
   #dropped = 0; // since the last `dropped` note
   #droppedTotal = 0;
+  #accepted = 0; // line bytes encoded since the start (the rope not yet)
 
   constructor(limit: number) {
     this.#limit = limit;
   }
 
+  /** Unwritten line bytes; the rope counts a byte per character (exact for ASCII). */
   get unwritten(): number {
-    return this.#unwritten;
+    return this.#unwritten + this.#rope.length;
+  }
+
+  /** Bytes of the lines taken so far, once encoded (at most ROPE_CHARS characters behind). */
+  get accepted(): number {
+    return this.#accepted;
   }
 
   get dropped(): number {
@@ -46,16 +63,26 @@ export class Backlog {
 
   /** Queues one line; false (and counted) if it does not fit under the cap. */
   add(text: string): boolean {
-    const most = text.length * 3; // UTF-8 bytes per UTF-16 unit, at most
-    // Measured exactly only near the cap, where the estimate could drop a line that fits.
-    if (this.#unwritten + most > this.#limit) {
+    // UTF-8 takes at most 3 bytes per UTF-16 unit. Measured exactly only near the cap, where the
+    // estimate could drop a line that fits.
+    if (this.#unwritten + (this.#rope.length + text.length) * 3 > this.#limit) {
+      this.#encode();
       if (this.#unwritten + Buffer.byteLength(text) > this.#limit) return this.drop();
     }
+    this.#rope += text;
+    if (this.#rope.length >= ROPE_CHARS) this.#encode();
+    return true;
+  }
+
+  #encode(): void {
+    if (this.#rope.length === 0) return;
+    const most = this.#rope.length * 3;
     if (this.#length + most > this.#buffer.length) this.#grow(this.#length + most);
-    const n = this.#buffer.write(text, this.#length);
+    const n = this.#buffer.write(this.#rope, this.#length);
+    this.#rope = '';
     this.#length += n;
     this.#unwritten += n;
-    return true;
+    this.#accepted += n;
   }
 
   drop(): false {
@@ -70,6 +97,7 @@ export class Backlog {
    * there are two buffers at most (reopen() also seals, once per call).
    */
   seal(withNote: boolean): void {
+    this.#encode();
     if (withNote && this.#dropped > 0) {
       const note = `{"event":"dropped","lines":${this.#dropped}}\n`;
       this.queue.push({ bytes: Buffer.from(note), at: 0, lines: false });

@@ -97,6 +97,11 @@ export class LogFile implements Journal {
     return this.#backlogged && !this.#failing;
   }
 
+  /** Bytes of the records taken since open (counted in batches, see Backlog.accepted). */
+  get acceptedBytes(): number {
+    return this.#backlog.accepted;
+  }
+
   /** Lines dropped since open because the cap was reached. */
   get dropped(): number {
     return this.#backlog.dropped;

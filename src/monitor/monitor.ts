@@ -27,7 +27,7 @@ export class Monitor {
   readonly startedAt: number;
   readonly now: () => number;
   store: ValueSource | null = null;
-  logBytes = 0;
+  #log: (LineSink & { readonly acceptedBytes: number }) | null = null;
   takeovers = 0;
   readonly refused: Record<RefusalReason, number> = {
     stopping: 0,
@@ -87,14 +87,18 @@ export class Monitor {
     this.onCommit?.(ms, values);
   };
 
-  /** Wraps the message log's sink: counts its bytes, and feeds the page's tail while watched. */
-  tap(sink: LineSink): LineSink {
+  /** Bytes of the message log's records so far (the log counts them as it encodes). */
+  get logBytes(): number {
+    return this.#log?.acceptedBytes ?? 0;
+  }
+
+  /** Wraps the message log's sink: feeds the page's tail while watched. */
+  tap(sink: LineSink & { readonly acceptedBytes: number }): LineSink {
+    this.#log = sink;
     return {
       write: (text: string) => {
         const kept = sink.write(text);
-        if (kept === false) return false;
-        this.logBytes += Buffer.byteLength(text);
-        if (this.tail.active) this.tail.push(text);
+        if (kept !== false && this.tail.active) this.tail.push(text);
         return kept;
       },
     };
