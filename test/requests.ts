@@ -1,6 +1,6 @@
 import t from 'tap';
 import fc from 'fast-check';
-import { parseRequest, HELP_TEXT } from '../src/protocol/requests.js';
+import { parseRequest, parseTokens, HELP_TEXT } from '../src/protocol/requests.js';
 import { parseValue, isValidId, echo, tokenize } from '../src/protocol/syntax.js';
 
 const req = (line: string) => {
@@ -132,3 +132,30 @@ t.test(
     );
   },
 );
+
+t.test('the fast path for `VALUE n` parses every line as the general parse does', async (t) => {
+  for (let n = 0; n <= 99; n++) {
+    const line = `VALUE ${n}`;
+    t.same(parseRequest(line), parseTokens(line), line);
+    t.ok(Object.isFrozen(parseRequest(line)), 'a shared parse cannot be changed by a caller');
+  }
+  const near = [
+    'VALUE 07',
+    'VALUE 00',
+    'VALUE 100',
+    'VALUE -1',
+    'VALUE 5 ',
+    'VALUE  5',
+    'VALUE\t5',
+  ];
+  for (const line of [...near, 'VALUE :', 'VALUE /', 'VALUE 9:', 'VALUE 1/', 'value 5', 'VALUEx5'])
+    t.same(parseRequest(line), parseTokens(line), line);
+  // Lines of 7 or 8 characters from `VALUE ` and digit-like characters, every one compared.
+  const chars = fc.constantFrom('0', '1', '5', '9', '/', ':', ' ', '\t', '\u0663', 'V', 'x');
+  fc.assert(
+    fc.property(fc.array(chars, { minLength: 1, maxLength: 2 }), (cs) => {
+      const line = `VALUE ${cs.join('')}`;
+      t.same(parseRequest(line), parseTokens(line), JSON.stringify(line));
+    }),
+  );
+});
