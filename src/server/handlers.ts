@@ -1,6 +1,7 @@
 import { randomInt, type Random } from '../clock.js';
 import { formatReply, type Reply } from '../protocol/replies.js';
 import { HELP_TEXT, type Request, type Verb } from '../protocol/requests.js';
+import { MAX_VALUE } from '../protocol/syntax.js';
 import {
   IdLimitError,
   TakenOverError,
@@ -46,6 +47,12 @@ const refusal =
     };
   };
 
+/** Per value (0-99), how a VALUE is answered, made once: a flood made two closures per request. */
+const ANSWERS = Array.from({ length: MAX_VALUE + 1 }, (_, value) => ({
+  ok: (): Reply => ({ kind: 'OK', value }),
+  fail: refusal(`${value}`),
+}));
+
 /** One small handler per verb; the connection only queues what they return. */
 export const HANDLERS: { [V in Verb]: Handler<V> } = {
   HELLO(session, { id }) {
@@ -63,11 +70,8 @@ export const HANDLERS: { [V in Verb]: Handler<V> } = {
     if (session.id === null) {
       return { kind: 'ERR', code: 'NOT_IDENTIFIED', text: 'say HELLO <id> first' };
     }
-    return Pending.of(
-      session.store.set(session.id, session, value),
-      (): Reply => ({ kind: 'OK', value }),
-      refusal(`${value}`),
-    );
+    const answer = ANSWERS[value]!;
+    return Pending.of(session.store.set(session.id, session, value), answer.ok, answer.fail);
   },
   EVEN: (session) => ({ kind: 'EVEN', value: 2 * randomInt(session.random, 50) }),
   ODD: (session) => ({ kind: 'ODD', value: 2 * randomInt(session.random, 50) + 1 }),
