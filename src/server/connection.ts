@@ -36,6 +36,8 @@ export type ConnectionDeps = {
   random: Random;
   limits: ServerLimits;
   messageLog: MessageLog;
+  /** Date.now, read once per turn (clock.ts, turnClock): the message log's clock too. */
+  now(): number;
   monitor: Monitor;
   closed(conn: Connection): void;
   /** True while the message log holds more unwritten records than it should take more of. */
@@ -255,7 +257,7 @@ export class Connection implements Session {
     }
     this.#logBlankRun();
     // Only requests count as activity: blank lines must not hold a connection open forever.
-    this.#lastRequestAt = Date.now();
+    this.#lastRequestAt = this.#deps.now();
     this.#watch.request(parsed, this.#lastRequestAt);
     // Never the password of an AUTH line: the log (and its `raw` bytes) get `AUTH <id>` only.
     const { text, raw } = lineText(redactRequestLine(line));

@@ -2,7 +2,7 @@ import type { Server, Socket } from 'node:net';
 import { once } from 'node:events';
 import { dirname } from 'node:path';
 import { pino, type Logger } from 'pino';
-import { realClock, type Random } from '../clock.js';
+import { realClock, turnClock, type Random } from '../clock.js';
 import { FD_HEADROOM, SERVER_DEFAULTS, type ServerLimits } from '../limits.js';
 import { LogFile, type LogFileOptions } from '../log/log-file.js';
 import { MessageLog } from '../log/message-log.js';
@@ -138,7 +138,8 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
     (options.redis
       ? `${address.address}:${address.port}${options.worker ? `/w${options.worker}` : ''}`
       : null);
-  const messageLog = new MessageLog(monitor.tap(logFile), Date.now, nodeName ?? undefined);
+  const now = turnClock();
+  const messageLog = new MessageLog(monitor.tap(logFile), now, nodeName ?? undefined);
   monitor.store = store;
   if (http !== null) {
     // Imported only for an HTTP side: without prom-client and the sampler, a --no-http start
@@ -164,6 +165,7 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
     random: options.random ?? Math.random,
     limits,
     messageLog,
+    now,
     auth: security.auth,
     monitor,
     closed(conn: Connection) {
