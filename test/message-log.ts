@@ -1,7 +1,8 @@
 import t from 'tap';
 import { pino } from 'pino';
 import { LOG_LINE_CAP } from '../src/limits.js';
-import { MessageLog, type Direction } from '../src/log/message-log.js';
+import { jsonString, MessageLog, type Direction } from '../src/log/message-log.js';
+import fc from 'fast-check';
 
 const NOW = 1_795_000_000_123;
 
@@ -67,6 +68,42 @@ t.test('a line record is byte for byte what pino writes', async (t) => {
     }
   }
 });
+
+t.test(
+  'jsonString is JSON.stringify plus the escapes of the characters JSON leaves raw',
+  async (t) => {
+    const unsafe = /[\u007f-\u009f\u2028\u2029]/g;
+    const reference = (text: string) =>
+      JSON.stringify(text).replace(
+        unsafe,
+        (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+      );
+    // Each side of every boundary the scan tests, and characters past them.
+    const edges = [
+      '\u001f',
+      ' ',
+      '!',
+      '"',
+      '#',
+      '[',
+      '\\',
+      ']',
+      '~',
+      '\u007f',
+      '\u0080',
+      '\u009f',
+      '\u00a0',
+    ];
+    const chars = fc.constantFrom(...edges, 'a', '7', '\u2028', '\u2029', '\u00e9', '\u{1f600}');
+    fc.assert(
+      fc.property(fc.array(chars, { maxLength: 12 }), (cs) => {
+        const text = cs.join('');
+        t.equal(jsonString(text), reference(text), reference(text)); // the message itself must be TAP-safe
+      }),
+      { numRuns: 2000 },
+    );
+  },
+);
 
 t.test('the characters JSON leaves raw are escaped, and read back exactly', async (t) => {
   const text = 'PING \u007f \u0085 \u009b2J \u2028 \u2029 end';
