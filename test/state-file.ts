@@ -80,6 +80,21 @@ t.test('property: the table answers as a Map would, in the order ids were first 
   t.pass('300 random sequences agree with a Map');
 });
 
+t.test(
+  'more ids than the table remembers by string still read and write their own values',
+  async (t) => {
+    const table = new StateTable();
+    const ids = Array.from({ length: 40_000 }, (_, i) => `client-${i}`);
+    for (const [i, id] of ids.entries()) table.set(id, i % 100);
+    // Again in another order, with other strings of the same ids: each must land on its own entry.
+    let wrong = 0;
+    for (let i = ids.length - 1; i >= 0; i--) if (!table.set(`client-${i}`, (i + 1) % 100)) wrong++;
+    for (const [i, id] of ids.entries()) if (table.get(id) !== (i + 1) % 100) wrong++;
+    t.equal(wrong, 0);
+    t.equal(table.size, ids.length);
+  },
+);
+
 t.test('two ids with the same hash are two entries', async (t) => {
   // FNV-1a 32 maps both pairs to one hash (found by search): the index must compare the bytes.
   const table = new StateTable();
