@@ -1,4 +1,7 @@
 import t from 'tap';
+import { parseRequest } from '../src/protocol/requests.js';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import { LineDecoder, lineText } from '../src/protocol/decoder.js';
 
@@ -184,4 +187,24 @@ t.test('end() also returns lines of a chunk not yet taken', async (t) => {
   d.write(Buffer.from('A\nB\nC'));
   t.equal(d.next(), 'A');
   t.same(d.end(), ['B', 'C']);
+});
+
+t.test('an id parsed from a large read does not keep the read alive', async (t) => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const read = (n: number) =>
+    Buffer.from(`HELLO ${'i'.repeat(40)}${n}\n${'PING\n'.repeat(6_000)}`, 'latin1'); // ~30 KB
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  const ids: string[] = [];
+  for (let n = 0; n < 2_000; n++) {
+    const [hello] = new LineDecoder(64).push(read(n));
+    const parsed = parseRequest(hello!);
+    if (parsed.type === 'request' && parsed.request.verb === 'HELLO') ids.push(parsed.request.id);
+  }
+  gc();
+  const grown = process.memoryUsage().heapUsed - before;
+  t.equal(ids.length, 2_000);
+  // Kept whole, the 2,000 reads would be ~60 MB of strings; the ids alone are ~100 KB.
+  t.ok(grown < 10_000_000, `heap grew ${Math.round(grown / 1e6)} MB for 2,000 ids`);
 });

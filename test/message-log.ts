@@ -105,6 +105,29 @@ t.test(
   },
 );
 
+t.test('each record has the time it was made at, in either direction', async (t) => {
+  const out: string[] = [];
+  let now = 1000;
+  const log = new MessageLog({ write: (s) => void out.push(s) }, () => now).forConnection(3, 'bob');
+  log.line('in', 'VALUE 1');
+  log.line('out', 'OK 1');
+  now = 1001;
+  log.line('out', 'OK 2');
+  log.line('in', 'VALUE 3');
+  log.line('in', 'x'.repeat(LOG_LINE_CAP + 1));
+  const got = out.map((r) => JSON.parse(r) as { time: number; dir: string; conn: number });
+  t.same(
+    got.map((r) => [r.time, r.dir, r.conn]),
+    [
+      [1000, 'in', 3],
+      [1000, 'out', 3],
+      [1001, 'out', 3],
+      [1001, 'in', 3],
+      [1001, 'in', 3],
+    ],
+  );
+});
+
 t.test('the characters JSON leaves raw are escaped, and read back exactly', async (t) => {
   const text = 'PING \u007f \u0085 \u009b2J \u2028 \u2029 end';
   const rec = record('in', text, 1);

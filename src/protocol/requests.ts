@@ -1,4 +1,12 @@
-import { echo, isValidId, isValidPassword, MAX_VALUE, parseValue, tokenize } from './syntax.js';
+import {
+  detached,
+  echo,
+  isValidId,
+  isValidPassword,
+  MAX_VALUE,
+  parseValue,
+  tokenize,
+} from './syntax.js';
 import type { ErrCode } from './replies.js';
 
 export type Request =
@@ -30,7 +38,7 @@ const VERBS: Record<Verb, { parse: Parse; usage: string }> = {
   HELLO: {
     parse: (args) => {
       const id = args[0];
-      return args.length === 1 && isValidId(id!) ? { verb: 'HELLO', id: id! } : null;
+      return args.length === 1 && isValidId(id!) ? { verb: 'HELLO', id: detached(id!) } : null;
     },
     usage: 'HELLO <id>, id is 1-64 of A-Z a-z 0-9 _ . -',
   },
@@ -49,7 +57,7 @@ const VERBS: Record<Verb, { parse: Parse; usage: string }> = {
   AUTH: {
     parse: ([id = '', password = '', ...rest]) =>
       rest.length === 0 && isValidId(id) && isValidPassword(password)
-        ? { verb: 'AUTH', id, password }
+        ? { verb: 'AUTH', id: detached(id), password }
         : null,
     usage: 'AUTH <id> <password>, password is 1-256 of ! to ~ (no spaces)',
   },

@@ -9,6 +9,16 @@ export const MAX_VALUE = 99;
 const VALUE_RE = /^(?:0|[1-9][0-9]?)$/;
 const ID_RE = /^[A-Za-z0-9_.-]{1,64}$/;
 
+/**
+ * A copy of `text` that shares no memory with the string it was cut from. A request line is a
+ * slice of its whole read's string (decoder.ts), and V8 keeps a slice's parent alive: an id kept
+ * for a connection's life would keep up to a 64 KiB read with it. HELLO and AUTH are once a
+ * connection, so the copy costs nothing that matters.
+ */
+export function detached(text: string): string {
+  return Buffer.from(text, 'latin1').toString('latin1');
+}
+
 /** The value `text` denotes, or null unless it is a canonical 0-99. */
 export function parseValue(text: string): number | null {
   return VALUE_RE.test(text) ? Number(text) : null;
