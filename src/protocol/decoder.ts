@@ -20,8 +20,8 @@ const CR = 0x0d;
 export class LineDecoder {
   readonly maxLineBytes: number;
   #chunk: Buffer | null = null; // the chunk being taken apart, from #start on
-  // The chunk as a byte string, made at its first line: one conversion a chunk, not one a line
-  // (a flood's reads hold ~8 lines each; flood 50×16 took 4.9 µs of the event loop a reply, not 5.3).
+  // The chunk as a byte string, made at its first line: one conversion a chunk, not one a line (a
+  // flood's reads hold ~8 lines each; flood 50×16 took 4.9 µs of the event loop a reply, not 5.3).
   #text: string | null = null;
   #start = 0;
   #partial: Buffer | null = null; // the start of a line whose LF has not arrived
