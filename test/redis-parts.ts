@@ -125,6 +125,18 @@ t.test('CommandGate', async (t) => {
     t.equal(gate.pending, 1, 'still counted after its deadline');
     gate.send(() => new Promise(() => {}));
     t.throws(() => gate.send(() => Promise.resolve()), { code: 'EBUSY' }, 'refused unsent');
+    const refusal = (): unknown => {
+      try {
+        gate.send(() => Promise.resolve());
+      } catch (err) {
+        return err;
+      }
+    };
+    t.equal(
+      refusal(),
+      refusal(),
+      'every refusal is one shared error, not one built (with a stack) each',
+    );
     answer('late');
     await Promise.resolve();
     t.equal(gate.pending, 1);

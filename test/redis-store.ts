@@ -429,5 +429,15 @@ t.test('close waits for what is in flight; later calls are refused', { skip }, a
   t.equal(valueIn(redis, 'alice'), '3');
   t.equal(await codeOf(store.set('alice', h, 4)), 'ECLOSED');
   t.equal(await codeOf(store.claim('bob', holder())), 'ECLOSED');
+  const reason = (p: Promise<unknown>) =>
+    p.then(
+      () => null,
+      (err: unknown) => err,
+    );
+  const [one, two] = [
+    await reason(store.set('alice', h, 5)),
+    await reason(store.set('alice', h, 6)),
+  ];
+  t.equal(one, two, 'refusals of unsent calls share one error while the reason holds');
   await store.close(); // again: nothing more
 });

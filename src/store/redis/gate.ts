@@ -20,9 +20,19 @@ export class CommandGate {
   #options: GateOptions;
   #pending = 0;
   #drained = new Set<() => void>();
+  /**
+   * The one EBUSY error every refusal throws, as Redis answers common errors from shared objects:
+   * a peer flooding a frozen Redis is refused tens of thousands of times a second, and an Error
+   * built for each (its stack captured) was most of the garbage the server promoted meanwhile.
+   */
+  readonly #busy: StorageError;
 
   constructor(options: GateOptions) {
     this.#options = options;
+    this.#busy = new StorageError(
+      'EBUSY',
+      `${options.maxPending} commands to Redis are unanswered; not sending more until it answers`,
+    );
   }
 
   /** Commands sent and not yet answered. */
@@ -32,12 +42,7 @@ export class CommandGate {
 
   /** Sends one command (counted until it settles), or throws EBUSY without sending it. */
   send<T>(command: () => Promise<T>): Promise<T> {
-    if (this.#pending >= this.#options.maxPending) {
-      throw new StorageError(
-        'EBUSY',
-        `${this.#pending} commands to Redis are unanswered; not sending more until it answers`,
-      );
-    }
+    if (this.#pending >= this.#options.maxPending) throw this.#busy;
     const sent = command();
     this.#pending++;
     const settled = () => {

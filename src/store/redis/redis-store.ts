@@ -69,6 +69,8 @@ export class RedisStore implements ValueStore {
   #down = 'not connected yet';
   #closing: Promise<void> | null = null;
   #durability = '';
+  /** The last refusal of an unsent call, reused while it still says why (see CommandGate). */
+  #refusal: StorageError | null = null;
 
   private constructor(target: RedisTarget, options: RedisStoreOptions) {
     this.description = target.description;
@@ -232,10 +234,8 @@ export class RedisStore implements ValueStore {
   ): Promise<T> {
     let reply: Promise<unknown>;
     try {
-      if (this.#closing !== null) throw new StorageError('ECLOSED', 'the store is closed');
-      if (!this.#ready) {
-        throw new StorageError('EREDISDOWN', `not connected to Redis (${this.#down})`);
-      }
+      if (this.#closing !== null) throw this.#refuse('ECLOSED', 'the store is closed');
+      if (!this.#ready) throw this.#refuse('EREDISDOWN', `not connected to Redis (${this.#down})`);
       reply = this.#gate.send(send);
     } catch (err) {
       failed();
@@ -254,6 +254,12 @@ export class RedisStore implements ValueStore {
         return result;
       });
     return this.#gate.deadline(done);
+  }
+
+  #refuse(code: string, message: string): StorageError {
+    const last = this.#refusal;
+    if (last?.code === code && last.message === message) return last;
+    return (this.#refusal = new StorageError(code, message));
   }
 
   /**
