@@ -1,9 +1,13 @@
-import { formatReply, type Reply } from '../protocol/replies.js';
+import { formatReply } from '../protocol/replies.js';
 import type { Pending } from './pending.js';
 
-type Slot = { line: string | null };
-/** Replies in a row waiting on one promise: settled by one reaction. */
-type Group = { after: Promise<unknown>; slots: Slot[]; pending: Pending[] };
+/** A reply in request order: its line once known, and until then what it waits for. */
+type Slot = { line: string | null; pending: Pending | null };
+/**
+ * Replies in a row waiting on one promise: settled by one reaction. Most groups of a store whose
+ * calls each have their own promise (Redis) hold one reply, so that one costs no array.
+ */
+type Group = { after: Promise<unknown>; first: Slot; more: Slot[] | null };
 
 const SETTLED = Promise.resolve();
 
@@ -30,29 +34,30 @@ export class ReplyQueue {
   push(reply: string | Pending): void {
     if (typeof reply === 'string') {
       if (this.#slots.length === 0) this.#write([reply]);
-      else this.#slots.push({ line: reply });
+      else this.#slots.push({ line: reply, pending: null });
       return;
     }
-    const slot: Slot = { line: null };
+    const slot: Slot = { line: null, pending: reply };
     this.#slots.push(slot);
     // The VALUEs a peer sends in one read all wait on the same group commit: they join one group.
-    let group = this.#group;
-    if (group === null || group.after !== reply.after) {
-      const joined: Group = { after: reply.after, slots: [], pending: [] };
-      this.#group = group = joined;
-      reply.after.then(
-        (result) => this.#settle(joined, (p) => p.ok(result)),
-        (err: unknown) => this.#settle(joined, (p) => p.fail(err)),
-      );
+    const group = this.#group;
+    if (group !== null && group.after === reply.after) {
+      (group.more ??= []).push(slot);
+      return;
     }
-    group.slots.push(slot);
-    group.pending.push(reply);
+    const joined: Group = { after: reply.after, first: slot, more: null };
+    this.#group = joined;
+    reply.after.then(
+      (result) => this.#settle(joined, true, result),
+      (err: unknown) => this.#settle(joined, false, err),
+    );
   }
 
-  #settle(group: Group, reply: (p: Pending) => Reply): void {
+  /** `outcome` is `after`'s result if `ok`, else its rejection. */
+  #settle(group: Group, ok: boolean, outcome: unknown): void {
     if (this.#group === group) this.#group = null; // settled: a later Pending starts a new one
-    for (let i = 0; i < group.slots.length; i++)
-      group.slots[i]!.line = formatReply(reply(group.pending[i]!));
+    this.#fill(group.first, ok, outcome);
+    if (group.more !== null) for (const slot of group.more) this.#fill(slot, ok, outcome);
     // One commit settles many connections' groups in a row of microtasks; a microtask queued by
     // the first runs after the rest, so a reply settled by another promise in the same row (a
     // HELLO's claim) still leaves in the same write. A nextTick waited for all, but cost 3.4% of
@@ -63,6 +68,12 @@ export class ReplyQueue {
       this.#drainQueued = false;
       this.#drain();
     });
+  }
+
+  #fill(slot: Slot, ok: boolean, outcome: unknown): void {
+    const p = slot.pending!;
+    slot.line = formatReply(ok ? p.ok(outcome) : p.fail(outcome));
+    slot.pending = null;
   }
 
   #drain(): void {
