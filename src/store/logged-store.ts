@@ -4,6 +4,8 @@ import { IdLimitError, TakenOverError, type Holder, type ValueStore } from './va
 /** The writes read in one turn of the event loop, and the one log flush they share. */
 type Turn = { writes: Array<Promise<unknown>>; done: Promise<void> };
 
+const ignore = () => {};
+
 /** A refusal the store gives by design, not a failure to store: the disk or Redis was fine. */
 function refusedByDesign(err: unknown): boolean {
   return err instanceof TakenOverError || err instanceof IdLimitError;
@@ -64,7 +66,7 @@ export class LoggedStore implements ValueStore {
   #logged<T>(write: Promise<T>): Promise<T> {
     const turn = (this.#turn ??= this.#startTurn());
     turn.writes.push(write);
-    write.catch(() => {}); // handled once the turn settles (it may reject before then)
+    write.catch(ignore); // handled once the turn settles (it may reject before then)
     return turn.done.then(() => write);
   }
 

@@ -40,6 +40,11 @@ export class CommandGate {
     return this.#pending;
   }
 
+  /** The EBUSY error `send` would throw now, or null if it would send. */
+  get refusal(): StorageError | null {
+    return this.#pending >= this.#options.maxPending ? this.#busy : null;
+  }
+
   /** Sends one command (counted until it settles), or throws EBUSY without sending it. */
   send<T>(command: () => Promise<T>): Promise<T> {
     if (this.#pending >= this.#options.maxPending) throw this.#busy;

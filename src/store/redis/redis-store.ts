@@ -70,7 +70,7 @@ export class RedisStore implements ValueStore {
   #closing: Promise<void> | null = null;
   #durability = '';
   /** The last refusal of an unsent call, reused while it still says why (see CommandGate). */
-  #refusal: StorageError | null = null;
+  #lastRefusal: StorageError | null = null;
 
   private constructor(target: RedisTarget, options: RedisStoreOptions) {
     this.description = target.description;
@@ -189,9 +189,13 @@ export class RedisStore implements ValueStore {
     );
   }
 
-  async set(id: string, holder: Holder, value: number): Promise<void> {
+  set(id: string, holder: Holder, value: number): Promise<void> {
+    // Refused unsent, as every write is while Redis is frozen, at a flooding peer's rate: no
+    // closures, no sequence number, one rejected promise.
+    const refusal = this.#refusal();
+    if (refusal !== null) return Promise.reject(refusal);
     const seq = ++this.#seq;
-    await this.#write(
+    return this.#write(
       () => this.#commands.evalsha(SET.sha, 1, idKey(id), holder.token, String(value), String(seq)),
       (reply) => {
         const result = parseSetReply(reply);
@@ -203,8 +207,7 @@ export class RedisStore implements ValueStore {
           throw new StorageError('ESTALE', 'a newer write of this holder was applied first');
         this.#size = result.size;
       },
-    );
-    this.#claims.stored(id, holder, value);
+    ).then(() => this.#claims.stored(id, holder, value));
   }
 
   peek(id: string): number | undefined {
@@ -234,8 +237,8 @@ export class RedisStore implements ValueStore {
   ): Promise<T> {
     let reply: Promise<unknown>;
     try {
-      if (this.#closing !== null) throw this.#refuse('ECLOSED', 'the store is closed');
-      if (!this.#ready) throw this.#refuse('EREDISDOWN', `not connected to Redis (${this.#down})`);
+      const refusal = this.#refusal();
+      if (refusal !== null) throw refusal;
       reply = this.#gate.send(send);
     } catch (err) {
       failed();
@@ -256,10 +259,17 @@ export class RedisStore implements ValueStore {
     return this.#gate.deadline(done);
   }
 
+  /** Why a call would be refused unsent now (closed, not connected, EBUSY), or null. */
+  #refusal(): StorageError | null {
+    if (this.#closing !== null) return this.#refuse('ECLOSED', 'the store is closed');
+    if (!this.#ready) return this.#refuse('EREDISDOWN', `not connected to Redis (${this.#down})`);
+    return this.#gate.refusal;
+  }
+
   #refuse(code: string, message: string): StorageError {
-    const last = this.#refusal;
+    const last = this.#lastRefusal;
     if (last?.code === code && last.message === message) return last;
-    return (this.#refusal = new StorageError(code, message));
+    return (this.#lastRefusal = new StorageError(code, message));
   }
 
   /**
