@@ -132,9 +132,11 @@ t.test('CommandGate', async (t) => {
         return err;
       }
     };
+    const busy = refusal();
+    t.match(busy, { code: 'EBUSY' });
     t.equal(
       refusal(),
-      refusal(),
+      busy,
       'every refusal is one shared error, not one built (with a stack) each',
     );
     answer('late');

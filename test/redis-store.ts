@@ -438,6 +438,7 @@ t.test('close waits for what is in flight; later calls are refused', { skip }, a
     await reason(store.set('alice', h, 5)),
     await reason(store.set('alice', h, 6)),
   ];
+  t.match(one, { code: 'ECLOSED' });
   t.equal(one, two, 'refusals of unsent calls share one error while the reason holds');
   await store.close(); // again: nothing more
 });

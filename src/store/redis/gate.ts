@@ -23,7 +23,7 @@ export class CommandGate {
   /**
    * The one EBUSY error every refusal throws, as Redis answers common errors from shared objects:
    * a peer flooding a frozen Redis is refused tens of thousands of times a second, and an Error
-   * built for each (its stack captured) was most of the garbage the server promoted meanwhile.
+   * built for each (its stack captured) was the largest share of what the server promoted then.
    */
   readonly #busy: StorageError;
 
