@@ -41,7 +41,7 @@ export class Backlog {
   #unwritten = 0;
   #dropped = 0; // since the last `dropped` note
   #droppedTotal = 0;
-  #accepted = 0; // line bytes encoded since the start (the rope not yet)
+  #accepted = 0; // line bytes encoded since the start (the rope is added by `accepted`)
 
   constructor(limit: number) {
     this.#limit = limit;
@@ -52,9 +52,13 @@ export class Backlog {
     return this.#unwritten + this.#rope.length;
   }
 
-  /** Bytes of the lines taken so far, once encoded (at most ROPE_CHARS characters behind). */
+  /**
+   * Bytes of the lines taken so far. Lines not yet encoded count a byte per character, as in
+   * `unwritten`: exact for ASCII, and a multi-byte character's extra bytes are added once encoded,
+   * so the count never goes down and never lags a scrape by a whole rope (/metrics reads it).
+   */
   get accepted(): number {
-    return this.#accepted;
+    return this.#accepted + this.#rope.length;
   }
 
   get dropped(): number {
