@@ -113,3 +113,33 @@ t.test('several servers: a client that moved on continues from its last OK', asy
     'a server killed mid-way (no close record) cannot be held to its log',
   );
 });
+
+t.test(
+  'several servers: HELLOs in one millisecond go in the order their values agree with',
+  async (t) => {
+    // A record's time is epoch ms: two servers' HELLO replies in one millisecond cannot be ordered
+    // by the logs. Here s2 held bob first (3, then OK 4) and s1 took over in that millisecond.
+    const session = (node: string, conn: number, script: string[]) => [
+      ...log(conn, script).map((r) => ({ ...r, node, time: 1000 })),
+      { time: 1000, conn, event: 'close', node },
+    ];
+    const s2 = session('s2', 7, ['> HELLO bob', '< VALUE 3', '> VALUE 4', '< OK 4']);
+    const took = (hello: number) =>
+      session('s1', 1, ['> HELLO bob', `< VALUE ${hello}`, `> VALUE ${hello + 1}`]);
+    t.same(
+      auditLogs([took(4), s2], window).flatMap((a) => a.problems),
+      [],
+      'listed s1 first',
+    );
+    t.same(
+      auditLogs([s2, took(4)], window).flatMap((a) => a.problems),
+      [],
+      'listed s2 first',
+    );
+    t.match(
+      auditLogs([took(7), s2], window).flatMap((a) => a.problems),
+      [/HELLO got \d after s\d had \d acknowledged: a value was lost/],
+      'a value neither order explains is still lost',
+    );
+  },
+);
