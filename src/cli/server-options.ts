@@ -1,5 +1,5 @@
 import { join, resolve } from 'node:path';
-import { SERVER_DEFAULTS as D } from '../limits.js';
+import { SERVER_DEFAULTS as D, STORE_DEFAULTS } from '../limits.js';
 import { bool, int, ms, optionalStr, parseOptions, str, type Values } from './options.js';
 import { HTTP_CLI_OPTIONS } from './http-options.js';
 import { SECURITY_OPTIONS } from './security-options.js';
@@ -27,6 +27,11 @@ export const SERVER_OPTIONS = {
   'log-buffer-bytes': int('most message-log bytes held in memory', D.logBufferBytes),
   'log-max-bytes': int('rotate the message log at this size (0: never)', D.logMaxBytes, 0),
   'log-keep': int('rotated message logs kept', D.logKeep),
+  'commit-delay-ms': ms(
+    'under many clients that send at their own pace, hold a commit this long for more (0: off)',
+    STORE_DEFAULTS.commitDelayMs,
+    0,
+  ),
   'shutdown-timeout-ms': ms('on SIGTERM, wait this long for peers', D.shutdownTimeoutMs),
   ...SECURITY_OPTIONS,
   ...HTTP_CLI_OPTIONS,

@@ -89,6 +89,7 @@ export async function main(
       logBufferBytes: args['log-buffer-bytes'],
       logMaxBytes: args['log-max-bytes'],
       logKeep: args['log-keep'],
+      commitDelayMs: args['commit-delay-ms'],
       // Under --workers the first worker alone serves HTTP: its view is of its own clients.
       ...(worker === null || worker === 1 ? httpServerOptions(args) : { http: null }),
       redis:

@@ -41,6 +41,8 @@ export type ServerOptions = {
   storeFs?: StoreOptions['fs'];
   /** The store's checkpoint limits (STORE_DEFAULTS); tests make checkpoints frequent. */
   storeCheckpoint?: Pick<StoreOptions, 'checkpointBytes' | 'checkpointMs'>;
+  /** See STORE_DEFAULTS.commitDelayMs (the file store only; 0 turns it off). */
+  commitDelayMs?: number;
   logFs?: LogFileOptions['fs'];
   /** TLS, users file and AUTH limits (security.ts); none by default. */
   security?: SecurityOptions;
@@ -372,6 +374,7 @@ async function openFiles(
       repair: options.repair ?? false,
       onCommit,
       warn: (details, message) => options.logger?.warn(details, message),
+      ...(options.commitDelayMs !== undefined ? { commitDelayMs: options.commitDelayMs } : {}),
       ...options.storeCheckpoint,
       ...(options.storeFs ? { fs: options.storeFs } : {}),
     });

@@ -17,6 +17,7 @@ export class FileValueStore implements ValueStore {
     this.file = file;
     this.description = `file ${file.path}`;
     this.#maxIds = maxIds;
+    file.countHeld(() => this.#holders.size);
   }
 
   get size(): number {

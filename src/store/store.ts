@@ -2,6 +2,7 @@ import { promises as fsp } from 'node:fs';
 import { dirname } from 'node:path';
 import { makePrivateFolder } from '../fs/private-folder.js';
 import { realFilePath } from '../fs/real-path.js';
+import { realClock, type Clock, type TimerHandle } from '../clock.js';
 import { STORE_DEFAULTS } from '../limits.js';
 import {
   fsyncDir,
@@ -18,6 +19,8 @@ import type { StateTable } from './state-table.js';
 export interface Journal {
   /** Called synchronously when a write starts; resolves once what was written so far is durable. */
   flush(): Promise<void>;
+  /** Bytes of records queued, not yet written; without it a commit is never delayed. */
+  readonly backlogBytes?: number;
 }
 
 export type StoreOptions = {
@@ -32,6 +35,10 @@ export type StoreOptions = {
   /** See STORE_DEFAULTS. */
   checkpointBytes?: number;
   checkpointMs?: number;
+  commitDelayMs?: number;
+  commitDelayBytes?: number;
+  /** The commit delay's timer; tests pass a fake clock. */
+  clock?: Pick<Clock, 'setTimeout' | 'clearTimeout'>;
   /** Told what start-up found in the journal (a torn tail cut) and of a failed checkpoint. */
   warn?(details: Record<string, unknown>, message: string): void;
   /** Milliseconds, for the checkpoint's age limit; tests pass their own. */
@@ -85,6 +92,11 @@ export class Store {
   #checkpointing: Promise<void> | null = null;
   #checkpointAfter = 0; // no background checkpoint before this time (after a failure)
   #closing: Promise<void> | null = null;
+  #commitDelayMs: number;
+  #commitDelayBytes: number;
+  #clock: NonNullable<StoreOptions['clock']>;
+  #delayed: TimerHandle | null = null; // the next commit is held (see #startNext)
+  #held: () => number = () => 0;
 
   private constructor(
     path: string,
@@ -108,6 +120,14 @@ export class Store {
     this.#now = options.now ?? (() => performance.now());
     this.#checkpointBytes = options.checkpointBytes ?? STORE_DEFAULTS.checkpointBytes;
     this.#checkpointMs = options.checkpointMs ?? STORE_DEFAULTS.checkpointMs;
+    this.#commitDelayMs = options.commitDelayMs ?? STORE_DEFAULTS.commitDelayMs;
+    this.#commitDelayBytes = options.commitDelayBytes ?? STORE_DEFAULTS.commitDelayBytes;
+    this.#clock = options.clock ?? realClock;
+  }
+
+  /** How many ids connections hold now: the commit delay's measure of an open loop. */
+  countHeld(held: () => number): void {
+    this.#held = held;
   }
 
   /**
@@ -183,7 +203,11 @@ export class Store {
     if (this.#next === null) {
       this.#next = deferred();
       // Start on the next turn of the event loop so every request read in this one shares the write.
-      if (this.#inFlight === null) setImmediate(() => void this.#write());
+      if (this.#inFlight === null && this.#delayed === null) setImmediate(() => void this.#write());
+    } else if (this.#delayed !== null && this.#gathered()) {
+      this.#clock.clearTimeout(this.#delayed);
+      this.#delayed = null;
+      setImmediate(() => void this.#write());
     }
     return this.#next.promise;
   }
@@ -194,6 +218,11 @@ export class Store {
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
+      if (this.#delayed !== null) {
+        this.#clock.clearTimeout(this.#delayed);
+        this.#delayed = null;
+        void this.#write();
+      }
       await this.sync();
       await this.#checkpointing;
       await this.#checkpoint(true);
@@ -229,8 +258,30 @@ export class Store {
       done.reject(err);
     } finally {
       this.#inFlight = null;
-      if (this.#next !== null) void this.#write();
+      if (this.#next !== null) this.#startNext();
     }
+  }
+
+  /**
+   * Changes waited for the commit that just ended. Under an open loop (fewer than an eighth of the
+   * held ids have one waiting), the next commit waits up to commitDelayMs for commitDelayBytes of
+   * log records, checked at each `sync`: fewer, larger commits re-dirty fewer pages. A closed
+   * loop starts it at once: there, the clients a delay would gather are those it keeps waiting.
+   */
+  #startNext(): void {
+    const openLoop = this.#changed.size * 8 < this.#held();
+    if (this.#commitDelayMs === 0 || !openLoop || this.#closing !== null || this.#gathered()) {
+      void this.#write();
+      return;
+    }
+    this.#delayed = this.#clock.setTimeout(() => {
+      this.#delayed = null;
+      void this.#write();
+    }, this.#commitDelayMs);
+  }
+
+  #gathered(): boolean {
+    return (this.#log?.backlogBytes ?? Infinity) >= this.#commitDelayBytes;
   }
 
   /**
