@@ -99,11 +99,12 @@ export const STORE_DEFAULTS = {
   checkpointMs: 10 * 60_000,
   /**
    * Under an open loop (fewer than an eighth of the clients holding an id wait on a commit; the
-   * rest send at their own pace, as `bin/client` does), a commit that would follow another at once waits up to this long, or until
-   * commitDelayBytes of message-log records wait, so that fewer commits re-dirty the last pages of
-   * the journal and the log: at 10,000 spec clients, half the commits and 1.84–1.90 bytes written
-   * per log byte instead of 2.3, for ~2 ms of p50 (BENCHMARKS.md). 0 turns it off. A closed loop
-   * is never held: the clients it would gather are the ones it keeps waiting.
+   * rest send at their own pace, as `bin/client` does), a commit that would follow another at
+   * once waits up to this long, or until commitDelayBytes of message-log records wait, so that
+   * fewer commits re-dirty the last pages of the journal and the log: at 10,000 spec clients,
+   * 40% fewer commits and 1.86–1.88 bytes written per log byte instead of 2.31, for ~2 ms of p50
+   * (BENCHMARKS.md). 0 turns it off. A closed loop is never held: the clients it would gather are
+   * the ones it keeps waiting.
    */
   commitDelayMs: 3,
   commitDelayBytes: 16 * 1024,
