@@ -34,6 +34,11 @@ t.test('every flag checks its range and shows what was typed', async (t) => {
       'invalid --log-max-bytes -5: use an integer 0-9007199254740991',
     ],
     // Node clamps a timer past 2^31-1 ms to 1 ms: a 35-day drain timeout would drop peers at once.
+    [
+      ['--commit-delay-ms', '3000000000'],
+      {},
+      'invalid --commit-delay-ms 3000000000: use an integer 0-2147483647',
+    ],
     ...['drain-timeout-ms', 'idle-timeout-ms', 'log-flush-ms', 'shutdown-timeout-ms'].map(
       (name): [string[], Record<string, string>, string] => [
         [`--${name}`, '3000000000'],
@@ -65,8 +70,10 @@ t.test('the new flags and their PARITY_* variables reach the values', async (t) 
     'log-buffer-bytes': 16 * 1024 * 1024,
     'log-max-bytes': 1024 * 1024 * 1024,
     'log-keep': 5,
+    'commit-delay-ms': 3,
     repair: false,
   });
+  t.match(await parse([], { PARITY_COMMIT_DELAY_MS: '0' }), { 'commit-delay-ms': 0 }, 'off');
   t.match(
     await parse(['--max-ids', '7', '--log-keep', '2'], {
       PARITY_MAX_CLIENTS_PER_ADDRESS: '3',
