@@ -205,9 +205,7 @@ export class Store {
       // Start on the next turn of the event loop so every request read in this one shares the write.
       if (this.#inFlight === null && this.#delayed === null) setImmediate(() => void this.#write());
     } else if (this.#delayed !== null && this.#gathered()) {
-      this.#clock.clearTimeout(this.#delayed);
-      this.#delayed = null;
-      setImmediate(() => void this.#write());
+      this.#release();
     }
     return this.#next.promise;
   }
@@ -218,11 +216,7 @@ export class Store {
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      if (this.#delayed !== null) {
-        this.#clock.clearTimeout(this.#delayed);
-        this.#delayed = null;
-        void this.#write();
-      }
+      this.#release();
       await this.sync();
       await this.#checkpointing;
       await this.#checkpoint(true);
@@ -278,6 +272,14 @@ export class Store {
       this.#delayed = null;
       void this.#write();
     }, this.#commitDelayMs);
+  }
+
+  /** Starts a commit the delay holds (on the next turn, as any commit starts), if one is held. */
+  #release(): void {
+    if (this.#delayed === null) return;
+    this.#clock.clearTimeout(this.#delayed);
+    this.#delayed = null;
+    setImmediate(() => void this.#write());
   }
 
   #gathered(): boolean {
