@@ -2,7 +2,9 @@ import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { pino } from 'pino';
 import { startFailure } from '../src/cli/server.js';
+import { startOptions } from '../src/cli/start-options.js';
 import { dataPaths, parseServerArgs } from '../src/cli/server-options.js';
 import { StateFileError } from '../src/store/state-file.js';
 import { startChild } from './fixtures/child.js';
@@ -90,6 +92,70 @@ t.test('the new flags and their PARITY_* variables reach the values', async (t) 
     },
     'the command line wins over the environment',
   );
+});
+
+t.test('each flag reaches the options the server starts with', async (t) => {
+  const parsed = await parseServerArgs(
+    [
+      ...['--host', '127.0.0.2', '--port', '7001', '--repair'],
+      ...['--log-flush-ms', '11', '--log-buffer-bytes', '12', '--log-max-bytes', '13'],
+      ...['--log-keep', '14', '--commit-delay-ms', '15', '--max-line-bytes', '16'],
+      ...['--idle-timeout-ms', '17', '--max-clients-per-address', '18', '--max-ids', '19'],
+      ...['--output-cap-bytes', '20', '--drain-timeout-ms', '21', '--shutdown-timeout-ms', '22'],
+      ...['--proxy-protocol', '--node-name', 'n1', '--http-port', '7002'],
+    ],
+    {},
+  );
+  if (parsed.kind !== 'run') throw new Error(`not parsed: ${parsed.kind}`);
+  const logger = pino({ enabled: false });
+  const place = { statePath: '/s', logPath: '/l', maxClients: 23, worker: null, logger };
+  const options = startOptions(parsed.values, place);
+  t.match(options, {
+    host: '127.0.0.2',
+    port: 7001,
+    statePath: '/s',
+    logPath: '/l',
+    repair: true,
+    logFlushMs: 11,
+    logBufferBytes: 12,
+    logMaxBytes: 13,
+    logKeep: 14,
+    commitDelayMs: 15,
+    http: { port: 7002, required: true },
+    redis: null,
+    nodeName: 'n1',
+    proxyProtocol: true,
+    logger,
+    limits: {
+      maxLineBytes: 16,
+      idleTimeoutMs: 17,
+      maxClients: 23,
+      maxClientsPerAddress: 18,
+      maxIds: 19,
+      outputCapBytes: 20,
+      drainTimeoutMs: 21,
+      shutdownTimeoutMs: 22,
+    },
+  });
+  t.notOk('worker' in options, 'a single server names no worker');
+  const second = startOptions(parsed.values, { ...place, worker: 2 });
+  t.match(second, { worker: 2, http: null }, 'under --workers only the first serves HTTP');
+  const redis = await parseServerArgs(
+    [
+      ...['--redis-wait', '1', '--allow-volatile-store', '--store-timeout-ms', '24'],
+      ...['--users', '/u', '--tls-cert', '/c', '--tls-key', '/k', '--auth-max-failures', '25'],
+    ],
+    { PARITY_STORE: 'redis://127.0.0.1:1/0' },
+  );
+  if (redis.kind !== 'run') throw new Error(`not parsed: ${redis.kind}`);
+  t.match(startOptions(redis.values, place), {
+    redis: { url: 'redis://127.0.0.1:1/0', waitReplicas: 1, allowVolatile: true, timeoutMs: 24 },
+    security: {
+      tls: { cert: '/c', key: '/k' },
+      usersPath: '/u',
+      auth: { maxFailures: 25 },
+    },
+  });
 });
 
 t.test('PARITY_REPAIR: 1/0/true/false (it was silently false)', async (t) => {

@@ -5,9 +5,10 @@ import { describeFdPlan, fitClientsToFdLimit, type FdDeps } from './fd-limit.js'
 import { dataPaths, parseServerArgs } from './server-options.js';
 import { passwd } from './passwd.js';
 import { transfer } from './transfer.js';
-import { checkSecurity, securityOptions } from './security-options.js';
+import { checkSecurity } from './security-options.js';
 import { handleSignals } from './signals.js';
-import { httpServerOptions, logLiveView } from './http-options.js';
+import { logLiveView } from './http-options.js';
+import { startOptions } from './start-options.js';
 import { packageVersion } from './version.js';
 import { checkCluster, hidePassword } from './cluster-options.js';
 import { runPrimary, workerIndex, workerLogPath } from './workers.js';
@@ -79,44 +80,9 @@ export async function main(
   for (const line of describeFdPlan(fit)) logger[line.level](line.fields, line.msg);
   let server;
   try {
-    server = await startServer({
-      host: args.host,
-      port: args.port,
-      statePath,
-      logPath,
-      repair: args.repair,
-      logFlushMs: args['log-flush-ms'],
-      logBufferBytes: args['log-buffer-bytes'],
-      logMaxBytes: args['log-max-bytes'],
-      logKeep: args['log-keep'],
-      commitDelayMs: args['commit-delay-ms'],
-      // Under --workers the first worker alone serves HTTP: its view is of its own clients.
-      ...(worker === null || worker === 1 ? httpServerOptions(args) : { http: null }),
-      redis:
-        args.store === undefined
-          ? null
-          : {
-              url: args.store,
-              waitReplicas: args['redis-wait'],
-              allowVolatile: args['allow-volatile-store'],
-              timeoutMs: args['store-timeout-ms'],
-            },
-      ...(args['node-name'] === undefined ? {} : { nodeName: args['node-name'] }),
-      ...(worker === null ? {} : { worker }),
-      proxyProtocol: args['proxy-protocol'],
-      logger,
-      security: securityOptions(parsed.values),
-      limits: {
-        maxLineBytes: args['max-line-bytes'],
-        idleTimeoutMs: args['idle-timeout-ms'],
-        maxClients: fit.maxClients,
-        maxClientsPerAddress: args['max-clients-per-address'],
-        maxIds: args['max-ids'],
-        outputCapBytes: args['output-cap-bytes'],
-        drainTimeoutMs: args['drain-timeout-ms'],
-        shutdownTimeoutMs: args['shutdown-timeout-ms'],
-      },
-    });
+    server = await startServer(
+      startOptions(args, { statePath, logPath, maxClients: fit.maxClients, worker, logger }),
+    );
   } catch (err) {
     const failure = startFailure(err, args.host, args.port);
     // A Redis client's error may quote the URL it was given: never echo its password.
