@@ -287,11 +287,12 @@ t.test(
     fc.assert(
       fc.property(ownLayout, fc.nat(), (text, cut) => {
         const whole = outcome(() => parseState(text));
-        const at = cut % (text.length + 1);
+        const bytes = Buffer.from(text);
+        const at = cut % (bytes.length + 1);
         const parser = new StateParser();
         const split = outcome(() => {
-          parser.push(text.slice(0, at));
-          parser.push(text.slice(at));
+          parser.push(bytes.subarray(0, at));
+          parser.push(bytes.subarray(at));
           return parser.end();
         });
         return whole === outcome(() => reference(text)) && split === whole;
@@ -302,8 +303,8 @@ t.test(
   },
 );
 
-/** The parse of `text` pushed in the given pieces: entries, or the exact error message. */
-function pieces(parts: string[]): string {
+/** The parse of the file pushed in the given pieces: entries, or the exact error message. */
+function pieces(parts: Buffer[]): string {
   const parser = new StateParser();
   try {
     for (const part of parts) parser.push(part);
@@ -342,16 +343,23 @@ const SAMPLES = [
   `{\n  "${'i'.repeat(65)}":  1\n}\n`,
 ];
 
-t.test('every sample reads the same, cut at every boundary and char by char', async (t) => {
+t.test('every sample reads the same, cut at every byte and byte by byte', async (t) => {
   for (const text of SAMPLES) {
-    const whole = pieces([text]);
-    for (let i = 0; i <= text.length; i++) {
-      const cut = pieces([text.slice(0, i), text.slice(i)]);
+    const bytes = Buffer.from(text);
+    const whole = pieces([bytes]);
+    for (let i = 0; i <= bytes.length; i++) {
+      const cut = pieces([bytes.subarray(0, i), bytes.subarray(i)]);
       if (cut !== whole) t.fail(`${JSON.stringify(text)} cut at ${i}: ${cut} vs ${whole}`);
-      const three = pieces([text.slice(0, i), '', text.slice(i, i + 1), text.slice(i + 1)]);
+      const three = pieces([
+        bytes.subarray(0, i),
+        Buffer.alloc(0),
+        bytes.subarray(i, i + 1),
+        bytes.subarray(i + 1),
+      ]);
       if (three !== whole) t.fail(`${JSON.stringify(text)} cut around ${i}: ${three}`);
     }
-    t.equal(pieces([...text]), whole, `${JSON.stringify(text)} char by char: ${whole}`);
+    const one = pieces([...bytes].map((b) => Buffer.of(b)));
+    t.equal(one, whole, `${JSON.stringify(text)} byte by byte: ${whole}`);
   }
 });
 

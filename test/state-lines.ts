@@ -12,15 +12,17 @@ import {
 
 const everyIdIsNew = () => true;
 
+/** Scans the UTF-8 bytes of `text`, as the loader reads them. */
 function scan(text: string, isNew: IsNewId = everyIdIsNew) {
-  const run = scanEntries(text, 0, text.lastIndexOf('\n') + 1, new EntryRun(), isNew);
-  return { lines: run.lines, at: run.at, comma: run.comma, rest: text.slice(run.at) };
+  const bytes = Buffer.from(text);
+  const run = scanEntries(bytes, 0, bytes.lastIndexOf('\n') + 1, new EntryRun(), isNew);
+  return { lines: run.lines, at: run.at, comma: run.comma, rest: bytes.toString('utf8', run.at) };
 }
 
 t.test('takes entry lines exactly as serialize writes them, up to the last one', async (t) => {
   const text = '  "alice":  7,\n  "b.o_b-2": 42\n}\n';
   const run = new EntryRun();
-  scanEntries(text, 0, text.length, run, everyIdIsNew);
+  scanEntries(Buffer.from(text), 0, text.length, run, everyIdIsNew);
   t.equal(run.lines, 2);
   t.equal(text.slice(run.at), '}\n', 'stops after the entry with no comma');
   t.equal(run.comma, false);

@@ -22,18 +22,23 @@ const MAX_OWN_LINE = 128;
 // on the first line that is not ours the JSON parser takes over from there with no second pass.
 type Own = Resume;
 
+const NEWLINE = 0x0a;
+const NO_BYTES = Buffer.alloc(0);
+
 /**
- * Parses the state file incrementally: text in, in pieces split anywhere, a StateTable out. Pure.
- * Our own layout (one entry per line) is read a line at a time: runs of entries exactly as
- * StateTable writes them are copied in whole (StateTable.appendLines), other spacings of it go
- * through ENTRY_RE; from the first line that is not ours, the general JSON parser continues.
- * Holds at most one line.
+ * Parses the state file incrementally: bytes in, in pieces split anywhere, a StateTable out. Pure.
+ * Our own layout (one entry per line) is read a line at a time from the bytes as they are: runs of
+ * entries exactly as StateTable writes them are copied in whole (StateTable.appendLines), other
+ * spacings of it go through ENTRY_RE; from the first line that is not ours, the rest is decoded
+ * as UTF-8 (as `readFile(path, 'utf8')` would: a character split between pieces is joined, invalid
+ * bytes become U+FFFD) and the general JSON parser continues. Holds at most one line.
  */
 export class StateParser {
   #table: StateTable;
   #own: Own = 'start';
   #json: JsonStateParser | null = null;
-  #pending = '';
+  #decoder = new StringDecoder('utf8');
+  #pending: Buffer = NO_BYTES;
   #line = 1;
 
   /** `capacityBytes`: the file's size if known (see StateTable). */
@@ -41,15 +46,42 @@ export class StateParser {
     this.#table = new StateTable(capacityBytes);
   }
 
-  push(text: string): void {
-    if (this.#json !== null) return this.#json.push(text);
-    const all = this.#pending + text;
-    const end = all.lastIndexOf('\n') + 1; // whole lines end here; the rest waits for more
+  /** The next piece of the file. Not kept: the caller may reuse it once this returns. */
+  push(bytes: Buffer): void {
+    if (this.#json !== null) return this.#json.push(this.#decoder.write(bytes));
     let from = 0;
+    if (this.#pending.length > 0) {
+      // The line begun in the last piece, completed from this one: read on its own.
+      const nl = bytes.indexOf(NEWLINE);
+      if (nl === -1) return this.#wait(Buffer.concat([this.#pending, bytes]));
+      const line = Buffer.concat([this.#pending, bytes.subarray(0, nl + 1)]);
+      this.#pending = NO_BYTES;
+      from = nl + 1;
+      if (!this.#lines(line, 0, line.length)) return this.push(bytes.subarray(from));
+    }
+    const end = bytes.lastIndexOf(NEWLINE) + 1; // whole lines end here; the rest waits for more
+    if (end > from && !this.#lines(bytes, from, end)) return;
+    this.#wait(Buffer.from(bytes.subarray(Math.max(from, end)))); // a copy: see above
+  }
+
+  /** The table; throws StateFileError naming the first problem, so an operator can find it. */
+  end(): StateTable {
+    if (this.#json === null && this.#own === 'done' && this.#pending.length === 0)
+      return this.#table;
+    if (this.#json === null) this.#handOff(this.#pending);
+    this.#json!.push(this.#decoder.end());
+    return this.#json!.end();
+  }
+
+  /**
+   * Reads the whole lines bytes[from, end) of our layout. At the first line that is not ours, hands
+   * everything from it to the end of `bytes` to the JSON parser and returns false.
+   */
+  #lines(bytes: Buffer, from: number, end: number): boolean {
     while (from < end) {
       if (this.#own === 'key-or-close' || this.#own === 'key') {
         // Runs of entries in our exact layout are copied into the table as they are.
-        const run = this.#table.appendLines(all, from, end);
+        const run = this.#table.appendLines(bytes, from, end);
         if (run.lines > 0) {
           from = run.at;
           this.#line += run.lines;
@@ -57,20 +89,22 @@ export class StateParser {
           continue;
         }
       }
-      const nl = all.indexOf('\n', from);
-      if (!this.#ownLine(all.slice(from, nl))) return this.#handOff(all.slice(from));
+      const nl = bytes.indexOf(NEWLINE, from);
+      // latin1: a line with any other byte than ASCII is not ours, and fails as latin1 too.
+      if (!this.#ownLine(bytes.toString('latin1', from, nl))) {
+        this.#handOff(bytes.subarray(from));
+        return false;
+      }
       from = nl + 1;
       this.#line++;
     }
-    this.#pending = all.slice(from);
-    if (this.#pending.length > MAX_OWN_LINE) this.#handOff(this.#pending);
+    return true;
   }
 
-  /** The table; throws StateFileError naming the first problem, so an operator can find it. */
-  end(): StateTable {
-    if (this.#json === null && this.#own === 'done' && this.#pending === '') return this.#table;
-    if (this.#json === null) this.#handOff(this.#pending);
-    return this.#json!.end();
+  /** Keeps a line begun but not ended; one longer than any of ours is not ours. */
+  #wait(rest: Buffer): void {
+    if (rest.length > MAX_OWN_LINE) this.#handOff(rest);
+    else this.#pending = rest;
   }
 
   /** Whether `line` continues our layout (and if so, takes its entry). */
@@ -94,25 +128,21 @@ export class StateParser {
     return true;
   }
 
-  #handOff(rest: string): void {
-    this.#pending = '';
+  #handOff(rest: Buffer): void {
+    this.#pending = NO_BYTES;
     this.#json = new JsonStateParser(this.#table, this.#own, this.#line);
-    this.#json.push(rest);
+    this.#json.push(this.#decoder.write(rest));
   }
 }
 
 /** Parses the state file's whole text (see StateParser). */
 export function parseState(text: string): StateTable {
   const parser = new StateParser();
-  parser.push(text);
+  parser.push(Buffer.from(text));
   return parser.end();
 }
 
-/**
- * Reads an open state file in chunks of `chunkBytes` through the parser. UTF-8 is decoded as
- * `readFile(path, 'utf8')` would (a character split between chunks is joined, invalid bytes
- * become U+FFFD), so a file reads the same whatever the chunk size.
- */
+/** Reads an open state file in chunks of `chunkBytes` through the parser. */
 export async function readState(
   file: Pick<FileHandle, 'read'>,
   chunkBytes = READ_CHUNK_BYTES,
@@ -122,14 +152,12 @@ export async function readState(
   const parser = new StateParser(
     sizeBytes === undefined ? undefined : sizeBytes + (sizeBytes >> 4),
   );
-  const decoder = new StringDecoder('utf8');
   const buffer = Buffer.allocUnsafe(chunkBytes);
   for (;;) {
     const { bytesRead } = await file.read(buffer, 0, chunkBytes, null);
     if (bytesRead === 0) break;
-    parser.push(decoder.write(buffer.subarray(0, bytesRead)));
+    parser.push(buffer.subarray(0, bytesRead));
   }
-  parser.push(decoder.end());
   return parser.end();
 }
 

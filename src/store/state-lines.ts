@@ -6,8 +6,8 @@
  *       "bob": 42
  *     }
  *
- * Pure: finds, in decoded text, the run of such entry lines a loader can copy into the table as
- * they are. Ids are [A-Za-z0-9_.-]{1,64}, so an accepted line is ASCII and its text is its bytes.
+ * Pure: finds, in the file's bytes as read (not decoded: an accepted line is ASCII, since ids are
+ * [A-Za-z0-9_.-]{1,64}), the run of such entry lines a loader can copy into the table as they are.
  */
 
 /** Longest id (protocol.md). */
@@ -36,7 +36,7 @@ const ID_CHAR = new Uint8Array(128);
 for (const c of 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-')
   ID_CHAR[c.charCodeAt(0)] = 1;
 
-/** [A-Za-z0-9_.-]; false past the end of the text (NaN). */
+/** [A-Za-z0-9_.-]; false past the end of the bytes (undefined). */
 function isIdChar(c: number): boolean {
   return ID_CHAR[c] === 1;
 }
@@ -66,15 +66,16 @@ export class EntryRun {
 }
 
 /**
- * Reads whole lines of `text` from `from` (a line start) up to `end` (just after a newline) while
+ * Reads whole lines of `bytes` from `from` (a line start) up to `end` (just after a newline) while
  * each is an entry exactly in our layout: `  "<id>": ` then the two-character value field
  * (` 7` or `42`), then `,` or nothing, then the newline, for an id `isNew` says is new (a repeated
  * id is set the general way, in its place). Stops at the first other line, and after
- * an entry with no comma (the last one), and after MAX_RUN_LINES. Lines it stops at are not wrong, only not this fast
- * path's: the caller reads them the general way.
+ * an entry with no comma (the last one), and after MAX_RUN_LINES. Lines it stops at are not wrong,
+ * only not this fast path's: the caller reads them the general way. A byte past the end reads as
+ * undefined, which no comparison here accepts.
  */
 export function scanEntries(
-  text: string,
+  bytes: Uint8Array,
   from: number,
   end: number,
   run: EntryRun,
@@ -85,27 +86,21 @@ export function scanEntries(
   run.comma = false;
   let i = from;
   while (i < end && run.lines < MAX_RUN_LINES) {
-    if (
-      text.charCodeAt(i) !== SPACE ||
-      text.charCodeAt(i + 1) !== SPACE ||
-      text.charCodeAt(i + 2) !== QUOTE
-    )
-      break;
+    if (bytes[i] !== SPACE || bytes[i + 1] !== SPACE || bytes[i + 2] !== QUOTE) break;
     const idStart = i + 3;
     let j = idStart;
     let h = FNV_OFFSET;
-    for (let c = text.charCodeAt(j); isIdChar(c) && j - idStart < MAX_ID; c = text.charCodeAt(++j))
+    for (let c = bytes[j]!; isIdChar(c) && j - idStart < MAX_ID; c = bytes[++j]!)
       h = Math.imul(h ^ c, FNV_PRIME);
     const idLength = j - idStart;
-    if (idLength === 0 || text.charCodeAt(j) !== QUOTE) break;
-    if (text.charCodeAt(j + 1) !== COLON || text.charCodeAt(j + 2) !== SPACE) break;
+    if (idLength === 0 || bytes[j] !== QUOTE) break;
+    if (bytes[j + 1] !== COLON || bytes[j + 2] !== SPACE) break;
     const v = j + 3;
-    const tens = text.charCodeAt(v);
-    if (!((tens === SPACE || (tens >= ONE && tens <= NINE)) && isDigit(text.charCodeAt(v + 1))))
-      break;
-    const comma = text.charCodeAt(v + 2) === COMMA;
+    const tens = bytes[v]!;
+    if (!((tens === SPACE || (tens >= ONE && tens <= NINE)) && isDigit(bytes[v + 1]!))) break;
+    const comma = bytes[v + 2] === COMMA;
     const nl = v + 2 + (comma ? 1 : 0);
-    if (nl >= end || text.charCodeAt(nl) !== NEWLINE) break;
+    if (nl >= end || bytes[nl] !== NEWLINE) break;
     if (!isNew(idStart, idLength, h >>> 0, run.lines)) break;
     const n = run.lines++;
     run.lineStart[n] = i;

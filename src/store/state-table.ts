@@ -23,10 +23,9 @@ const RUN_MASK = RUN_SLOTS - 1;
  */
 const RECENT_IDS = 16_384;
 
-/** Whether text[a, +length) and text[b, +length) are the same characters. */
-function sameChars(text: string, a: number, b: number, length: number): boolean {
-  for (let i = 0; i < length; i++)
-    if (text.charCodeAt(a + i) !== text.charCodeAt(b + i)) return false;
+/** Whether bytes[a, +length) and bytes[b, +length) are the same. */
+function sameBytes(bytes: Uint8Array, a: number, b: number, length: number): boolean {
+  for (let i = 0; i < length; i++) if (bytes[a + i] !== bytes[b + i]) return false;
   return true;
 }
 
@@ -137,31 +136,32 @@ export class StateTable {
   }
 
   /**
-   * Loading a file in our own layout (state-lines.ts): takes the lines of `text` from `from` (a
-   * line start) to `end` (just after a newline) that are entries exactly as `serialize` writes
-   * them, for ids not in the table yet, and copies them in as they are: one write for the run, no
-   * regular expression, id string or write per line. Stops before a repeated id (the caller sets
-   * it the general way) and wherever scanEntries stops. Returns where it stopped (a line start),
-   * the lines taken, and whether the last one taken ended in a comma.
+   * Loading a file in our own layout (state-lines.ts): takes the lines of `bytes` (the file as
+   * read) from `from` (a line start) to `end` (just after a newline) that are entries exactly as
+   * `serialize` writes them, for ids not in the table yet, and copies them in as they are: one copy
+   * for the run, no decoding, regular expression, id string or write per line. Stops before a
+   * repeated id (the caller sets it the general way) and wherever scanEntries stops. Returns where
+   * it stopped (a line start), the lines taken, and whether the last one taken ended in a comma.
    */
   appendLines(
-    text: string,
+    bytes: Buffer,
     from: number,
     end: number,
   ): { at: number; lines: number; comma: boolean } {
     this.#runSlots.fill(0);
-    const run = scanEntries(text, from, end, this.#run, (idStart, idLength, hash, n) =>
-      this.#isNewId(text, idStart, idLength, hash, n),
+    const run = scanEntries(bytes, from, end, this.#run, (idStart, idLength, hash, n) =>
+      this.#isNewId(bytes, idStart, idLength, hash, n),
     );
     if (run.lines === 0) return { at: from, lines: 0, comma: false };
     const empty = this.#size === 0;
     // The run goes where #append would put its first entry, after `{\n` or the last entry's `,\n`.
     const base = empty ? OPEN.length : this.#length - CLOSE.length + SEPARATOR.length;
-    const body = text.slice(from, run.at - (run.comma ? 2 : 1)); // the last `,` and newline off
-    this.#reserve(base + body.length + CLOSE.length);
+    const bodyEnd = run.at - (run.comma ? 2 : 1); // the last `,` and newline off
+    const bodyLength = bodyEnd - from;
+    this.#reserve(base + bodyLength + CLOSE.length);
     this.#bytes.write(empty ? OPEN : SEPARATOR, base - OPEN.length, 'latin1');
-    this.#bytes.write(body, base, 'latin1');
-    this.#length = base + body.length + this.#bytes.write(CLOSE, base + body.length, 'latin1');
+    bytes.copy(this.#bytes, base, from, bodyEnd);
+    this.#length = base + bodyLength + this.#bytes.write(CLOSE, base + bodyLength, 'latin1');
     for (let n = 0; n < run.lines; n++) {
       // Every id of the run is new (checked as it was scanned): its slot is the first free one.
       const hash = run.hash[n]!;
@@ -173,9 +173,9 @@ export class StateTable {
     return { at: run.at, lines: run.lines, comma: run.comma };
   }
 
-  /** For appendLines: the id at text[idStart, +idLength) is in neither the table nor the run. */
-  #isNewId(text: string, idStart: number, idLength: number, hash: number, n: number): boolean {
-    if (this.#at[this.#slotOf(text, idStart, idLength, hash)] !== FREE) return false;
+  /** For appendLines: the id at bytes[idStart, +idLength) is in neither the table nor the run. */
+  #isNewId(bytes: Buffer, idStart: number, idLength: number, hash: number, n: number): boolean {
+    if (this.#at[this.#slotOf(bytes, idStart, idLength, hash)] !== FREE) return false;
     const run = this.#run;
     const slots = this.#runSlots;
     for (let slot = hash & RUN_MASK; ; slot = (slot + 1) & RUN_MASK) {
@@ -187,21 +187,21 @@ export class StateTable {
       const m = line - 1;
       if (run.hash[m] !== hash || run.idLength[m] !== idLength) continue;
       const other = run.lineStart[m]! + BEFORE_ID;
-      if (sameChars(text, idStart, other, idLength)) return false;
+      if (sameBytes(bytes, idStart, other, idLength)) return false;
     }
   }
 
   /**
-   * The slot holding the id text[start, +length) (a whole id string, or one inside a line being
-   * loaded), or the free slot where it would go.
+   * The slot holding the id id[start, +length) (a whole id string, or one inside the bytes of a
+   * file being loaded), or the free slot where it would go.
    */
-  #slotOf(text: string, start: number, length: number, hash: number): number {
+  #slotOf(id: string | Buffer, start: number, length: number, hash: number): number {
     const at = this.#at;
     const hashes = this.#hash;
     const mask = this.#mask;
     for (let slot = hash & mask; ; slot = (slot + 1) & mask) {
       const offset = at[slot]!;
-      if (offset === FREE || (hashes[slot] === hash && this.#isIdAt(offset, text, start, length)))
+      if (offset === FREE || (hashes[slot] === hash && this.#isIdAt(offset, id, start, length)))
         return slot;
     }
   }
@@ -213,14 +213,15 @@ export class StateTable {
     return slot;
   }
 
-  /** Whether the entry whose value field is at `offset` has the id text[from, +length). */
-  #isIdAt(offset: number, text: string, from: number, length: number): boolean {
+  /** Whether the entry whose value field is at `offset` has the id id[from, +length). */
+  #isIdAt(offset: number, id: string | Buffer, from: number, length: number): boolean {
     const bytes = this.#bytes;
     const start = offset - AFTER_ID - length;
     // Ids hold no quote: the byte before a matching id must be the quote that opens it.
     if (bytes[start - 1] !== QUOTE) return false;
-    for (let i = 0; i < length; i++)
-      if (bytes[start + i] !== text.charCodeAt(from + i)) return false;
+    if (typeof id !== 'string')
+      return bytes.compare(id, from, from + length, start, start + length) === 0;
+    for (let i = 0; i < length; i++) if (bytes[start + i] !== id.charCodeAt(from + i)) return false;
     return true;
   }
 
