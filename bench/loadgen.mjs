@@ -143,10 +143,12 @@ function worker(/** @type {WorkerConfig} */ cfg) {
       });
       this.socket.setNoDelay(true);
       this.socket.setEncoding('latin1');
+      // Until HELLO is answered, not only until the handshake: a connection the kernel completed
+      // but the server never accepted (its listen queue overflowed) looks connected here and
+      // is never answered, and a connect lane awaiting it stalled a --full run for 10 minutes.
       this.socket.setTimeout(CONNECT_TIMEOUT_MS);
       this.socket.on('timeout', () => this.fail('connect timeout'));
       this.socket.on('connect', () => {
-        this.socket.setTimeout(0);
         this.alive = true;
         if (REDIS) this.write(`SET ${this.id} 0\r\n`, 1, 'VALUE');
         else this.write(`HELLO ${this.id}\n`, 1, 'VALUE');
@@ -255,6 +257,7 @@ function worker(/** @type {WorkerConfig} */ cfg) {
       if (kind === 'VALUE') {
         // The answer to HELLO: the counter starts from the stored value (as bin/client does).
         this.counter = REDIS ? 0 : Number(line.slice(6));
+        this.socket.setTimeout(0);
         this.settle(true);
         if (cfg.mode === 'spec') this.startSpec();
       } else if (kind === 'EVEN ' || kind === 'ODD ') {
