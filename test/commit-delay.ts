@@ -6,17 +6,21 @@
 import t, { type Test } from 'tap';
 import { join } from 'node:path';
 import { Store } from '../src/store/store.js';
+import { FileValueStore } from '../src/store/file-store.js';
 import { readDurable } from '../src/store/recover.js';
 import { FakeClock } from './fixtures/fake-clock.js';
 import { tempDir } from './fixtures/server.js';
 
 const turn = () => new Promise((r) => setImmediate(r));
 
+/** Connections hold `n` ids, as the store is told. */
+const holding = (n: number) => (store: Store) => store.countHeld(() => n);
+
 /**
- * A store whose first commit is held in flight by its log flush until `release`, with `held` ids
- * held by connections and a log whose unwritten bytes the test sets.
+ * A store whose first commit is held in flight by its log flush until `release`, with ids held by
+ * connections as `hold` says and a log whose unwritten bytes the test sets.
  */
-async function setup(t: Test, held: number, commitDelayMs = 3) {
+async function setup(t: Test, hold: (store: Store) => void | Promise<void>, commitDelayMs = 3) {
   const clock = new FakeClock();
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
@@ -32,7 +36,7 @@ async function setup(t: Test, held: number, commitDelayMs = 3) {
     commitDelayMs,
     commitDelayBytes: 1000,
   });
-  store.countHeld(() => held);
+  await hold(store);
   t.teardown(() => store.close());
   const first = store.set('a', 1);
   await turn(); // a=1 is in flight
@@ -47,7 +51,7 @@ async function setup(t: Test, held: number, commitDelayMs = 3) {
 }
 
 t.test('open loop: the next commit waits for the delay', async (t) => {
-  const s = await setup(t, 9); // 1 waiting of 9 held: under an eighth
+  const s = await setup(t, holding(9)); // 1 waiting of 9 held: under an eighth
   t.equal(s.done(), false, 'b=2 is held');
   t.equal(s.clock.pending, 1, 'by one timer');
   s.clock.advance(2);
@@ -58,8 +62,20 @@ t.test('open loop: the next commit waits for the delay', async (t) => {
   t.same(Object.fromEntries(await readDurable(s.path)), { a: 1, b: 2 }, 'committed at 3 ms');
 });
 
+t.test('the file store tells the store how many ids its connections hold', async (t) => {
+  const s = await setup(t, async (store) => {
+    const ids = new FileValueStore(store, 1_000_000);
+    const holder = { token: 't', takenOver: () => {} };
+    for (let i = 0; i < 9; i++) await ids.claim(`held-${i}`, holder);
+  });
+  t.equal(s.done(), false, 'b=2 is held: 1 waiting of the 9 ids claimed');
+  t.equal(s.clock.pending, 1);
+  s.clock.advance(3);
+  await s.second;
+});
+
 t.test('open loop: enough log records start it before the delay', async (t) => {
-  const s = await setup(t, 9);
+  const s = await setup(t, holding(9));
   t.equal(s.done(), false, 'b=2 is held');
   s.journal.backlogBytes = 1000;
   void s.store.set('c', 3); // each sync checks the log's unwritten bytes
@@ -68,19 +84,19 @@ t.test('open loop: enough log records start it before the delay', async (t) => {
 });
 
 t.test('closed loop: an eighth or more of the held ids waiting starts it at once', async (t) => {
-  const s = await setup(t, 8); // 1 waiting of 8 held
+  const s = await setup(t, holding(8)); // 1 waiting of 8 held
   await s.second;
   t.equal(s.clock.pending, 0, 'no timer');
 });
 
 t.test('a delay of 0 turns it off', async (t) => {
-  const s = await setup(t, 9, 0);
+  const s = await setup(t, holding(9), 0);
   await s.second;
   t.equal(s.clock.pending, 0, 'no timer');
 });
 
 t.test('close() does not wait out the delay', async (t) => {
-  const s = await setup(t, 9);
+  const s = await setup(t, holding(9));
   t.equal(s.done(), false, 'b=2 is held');
   await s.store.close();
   t.equal(s.done(), true, 'b=2 committed by close');
