@@ -2,8 +2,11 @@
 /**
  * What a commit's disk work costs with nothing else running: an append and an fdatasync to one
  * file, against the same to two files at once (the journal and the message log, as a commit does
- * them), through Node's thread pool as the server calls them. The variants alternate in rounds so
- * that drift on the machine falls on all of them; each prints its per-round means, sorted.
+ * them), through Node's thread pool as the server calls them. Two more variants write the same
+ * bytes over a region written and synced beforehand, so the file's size never changes and the
+ * fdatasync has no metadata to write: both files so, and the journal alone so. They show what a
+ * second file costs beside the first, and why. The variants alternate in rounds so that drift on
+ * the machine falls on all of them; each prints its per-round means, sorted.
  *
  *   node bench/fsync-files.mjs [--dir DIR] [--rounds 5] [--commits 200]
  *
@@ -37,10 +40,29 @@ const journal = await fsp.open(join(dir, 'journal'), 'a', 0o600);
 const log = await fsp.open(join(dir, 'log'), 'a', 0o600);
 const appendSync = (file, bytes) => file.write(bytes).then(() => file.datasync());
 
+/** A file whose every byte the run will write is written and synced first; writes go over it. */
+async function inPlace(name, bytes, uses) {
+  const file = await fsp.open(join(dir, name), 'w', 0o600);
+  await file.write(Buffer.alloc(bytes.length * uses * commits * rounds));
+  await file.datasync();
+  let at = 0;
+  const overwriteSync = () => {
+    const position = at;
+    at += bytes.length;
+    return file.write(bytes, 0, bytes.length, position).then(() => file.datasync());
+  };
+  return { file, overwriteSync };
+}
+const journalInPlace = await inPlace('journal.in-place', journalBytes, 2);
+const logInPlace = await inPlace('log.in-place', logBytes, 1);
+
 const variants = {
   'log only: append, fdatasync': () => appendSync(log, logBytes),
   'journal and log at once (as built)': () =>
     Promise.all([appendSync(journal, journalBytes), appendSync(log, logBytes)]),
+  'journal in place, log appended': () =>
+    Promise.all([journalInPlace.overwriteSync(), appendSync(log, logBytes)]),
+  'both in place': () => Promise.all([journalInPlace.overwriteSync(), logInPlace.overwriteSync()]),
 };
 
 const means = Object.fromEntries(Object.keys(variants).map((name) => [name, []]));
@@ -53,8 +75,7 @@ try {
     }
   }
 } finally {
-  await journal.close();
-  await log.close();
+  for (const file of [journal, log, journalInPlace.file, logInPlace.file]) await file.close();
   if (values.dir === undefined) rmSync(dir, { recursive: true });
 }
 for (const [name, ms] of Object.entries(means)) {

@@ -234,7 +234,7 @@ t.test(
   },
 );
 
-t.test('bench/fsync-files.mjs times both variants', async (t) => {
+t.test('bench/fsync-files.mjs times each variant', async (t) => {
   const dir = tempDir(t);
   const { code, output } = await runBench(t, 'bench/fsync-files.mjs', [
     '--dir',
@@ -246,10 +246,19 @@ t.test('bench/fsync-files.mjs times both variants', async (t) => {
   ]);
   t.equal(code, 0, output);
   const rows = output.trim().split('\n');
-  t.equal(rows.length, 2, output);
+  t.equal(rows.length, 4, output);
   t.match(rows[0], /^log only: append, fdatasync +ms per commit: \d+\.\d{3} \d+\.\d{3}$/);
   t.match(rows[1], /^journal and log at once \(as built\) +ms per commit: \d+\.\d{3} \d+\.\d{3}$/);
+  t.match(rows[2], /^journal in place, log appended +ms per commit: \d+\.\d{3} \d+\.\d{3}$/);
+  t.match(rows[3], /^both in place +ms per commit: \d+\.\d{3} \d+\.\d{3}$/);
   // Each variant appended its bytes once per commit: 2 rounds × 3 commits.
-  t.equal(readFileSync(join(dir, 'log')).length, 2 * 2 * 3 * 4800);
+  t.equal(readFileSync(join(dir, 'log')).length, 3 * 2 * 3 * 4800);
   t.equal(readFileSync(join(dir, 'journal')).length, 2 * 3 * 750);
+  // The in-place files never grew past what was written before the run, and were written over.
+  const journalInPlace = readFileSync(join(dir, 'journal.in-place'));
+  t.equal(journalInPlace.length, 2 * 2 * 3 * 750);
+  t.equal(journalInPlace.indexOf(0), -1, 'the two in-place variants wrote the journal end to end');
+  const logInPlace = readFileSync(join(dir, 'log.in-place'));
+  t.equal(logInPlace.length, 2 * 3 * 4800);
+  t.equal(logInPlace.indexOf(0), -1, 'the log was written over end to end');
 });
