@@ -262,3 +262,61 @@ t.test('bench/fsync-files.mjs times each variant', async (t) => {
   t.equal(logInPlace.length, 2 * 3 * 4800);
   t.equal(logInPlace.indexOf(0), -1, 'the log was written over end to end');
 });
+
+t.test(
+  'bench/perf-split.mjs counts each sample once, in the first area its stack matches',
+  async (t) => {
+    const sample = (...frames: string[]): string =>
+      `node  9  100.5:     500250 cpu-clock: \n${frames.map((f) => `\t    ffffffff ${f}`).join('\n')}\n\n`;
+    const input = [
+      sample(
+        'memcpy ([kernel.kallsyms])',
+        'net_rx_action ([kernel.kallsyms])',
+        'tcp_sendmsg ([kernel.kallsyms])',
+        'ksys_write ([kernel.kallsyms])',
+      ),
+      sample(
+        'virtqueue_add ([kernel.kallsyms])',
+        'ext4_sync_file ([kernel.kallsyms])',
+        '__x64_sys_fdatasync ([kernel.kallsyms])',
+      ),
+      sample(
+        'ext4_da_write_begin ([kernel.kallsyms])',
+        'vfs_write ([kernel.kallsyms])',
+        'ksys_write ([kernel.kallsyms])',
+      ),
+      sample('ep_poll ([kernel.kallsyms])', 'do_epoll_wait ([kernel.kallsyms])'),
+      sample('futex_wake ([kernel.kallsyms])', '__x64_sys_futex ([kernel.kallsyms])'),
+      sample('clear_page_erms ([kernel.kallsyms])', 'exc_page_fault ([kernel.kallsyms])'),
+      sample('[unknown] (/tmp/perf-9.map)', 'Builtins_JSEntry (/usr/bin/node)'),
+      sample('Builtins_FindOrderedHashMapEntry (/usr/bin/node)', '[unknown] (/tmp/perf-9.map)'),
+      sample('__memmove_avx_unaligned (/usr/lib/x86_64-linux-gnu/libc.so.6)'),
+    ].join('');
+    const child = spawn(
+      process.execPath,
+      [join(ROOT, 'bench/perf-split.mjs'), '--seconds', '1', '--hz', '4'],
+      { stdio: ['pipe', 'pipe', 'pipe'] },
+    );
+    t.teardown(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill();
+    });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    child.stdin.end(input);
+    const [code] = (await once(child, 'exit')) as [number | null];
+    t.equal(code, 0, output);
+    // 4 samples a second for 1 second are a core: each sample here is 0.25 of one.
+    t.same(output.trim().split('\n'), [
+      '0.250 cores   11.1%  kernel: TCP sends (on loopback, with the delivery to the peer)',
+      '0.250 cores   11.1%  kernel: fdatasync',
+      '0.250 cores   11.1%  kernel: other writes (files)',
+      '0.250 cores   11.1%  kernel: reads and epoll',
+      '0.250 cores   11.1%  kernel: thread wake-ups and switches',
+      '0.250 cores   11.1%  kernel: the rest (page faults, timers, memory)',
+      '0.250 cores   11.1%  user: JavaScript',
+      '0.500 cores   22.2%  user: Node, V8 and libc',
+      '2.250 cores  total, 9 samples',
+    ]);
+  },
+);
