@@ -24,7 +24,7 @@ if (values.seconds === undefined || values.hz === undefined) {
 }
 const samplesPerCore = Number(values.seconds) * Number(values.hz);
 
-/** Kernel areas, by a function anywhere on the stack; the first that matches wins. */
+/** Kernel areas, by a kernel function anywhere on the stack; the first that matches wins. */
 const AREAS = /** @type {Array<[RegExp, string]>} */ ([
   [/tcp_sendmsg/, 'kernel: TCP sends (on loopback, with the delivery to the peer)'],
   [/__x64_sys_fdatasync|ext4_sync_file/, 'kernel: fdatasync'],
@@ -44,11 +44,12 @@ let frames = [];
 
 function count() {
   if (frames.length === 0) return;
-  const stack = frames.join('\n');
+  // Only kernel frames name an area: libc's futex wrapper, say, is user time.
+  const kernel = frames.filter((frame) => frame.includes('[kernel.kallsyms]')).join('\n');
   const leaf = frames[0];
-  let area = AREAS.find(([pattern]) => pattern.test(stack))?.[1];
+  let area = AREAS.find(([pattern]) => pattern.test(kernel))?.[1];
   if (area === undefined) {
-    if (leaf.includes('kernel.kallsyms')) area = KERNEL_REST;
+    if (leaf.includes('[kernel.kallsyms]')) area = KERNEL_REST;
     else if (/\[JIT\]|perf-\d+\.map/.test(leaf)) area = JAVASCRIPT;
     else area = NATIVE;
   }
