@@ -19,7 +19,6 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { checkPrivateFolder, makePrivateFolder } from '../src/fs/private-folder.js';
 import { openExclusive } from '../src/fs/exclusive-open.js';
 import { probeWritable, writeFileAtomic } from '../src/store/atomic-write.js';
 import { lockStateFile } from '../src/store/state-lock.js';
@@ -101,50 +100,6 @@ t.test('the state file is 0600 and the folders the store creates are 0700', asyn
   await again.set('bob', 2);
   await again.close();
   t.equal(mode(path), 0o600);
-});
-
-t.test('makePrivateFolder: mkdir -p with 0700, existing folders left alone', async (t) => {
-  const dir = tempDir(t);
-  chmodSync(dir, 0o755);
-  await makePrivateFolder(join(dir, 'x', 'y'));
-  t.equal(mode(join(dir, 'x')), 0o700);
-  t.equal(mode(join(dir, 'x', 'y')), 0o700);
-  t.equal(mode(dir), 0o755, 'an existing folder keeps its mode');
-  await makePrivateFolder(join(dir, 'x', 'y')); // again: no error
-});
-
-t.test('checkPrivateFolder (StrictModes)', async (t) => {
-  const dir = tempDir(t);
-  const folder = join(dir, 'state');
-  mkdirSync(folder, { mode: 0o700 });
-  await checkPrivateFolder(folder);
-  await checkPrivateFolder(join(folder, 'not-yet', 'created'));
-
-  chmodSync(folder, 0o777);
-  await t.rejects(checkPrivateFolder(folder), {
-    message: new RegExp(`${folder} \\(mode 0777\\) is writable by other users.*chmod go-w`),
-  });
-  chmodSync(folder, 0o770);
-  await t.rejects(checkPrivateFolder(folder), { message: /mode 0770.*chmod go-w/ });
-  chmodSync(folder, 0o1777);
-  await checkPrivateFolder(folder); // sticky, as /tmp
-  chmodSync(folder, 0o755);
-  await checkPrivateFolder(folder);
-
-  // A writable folder above is as bad: whoever may write there can rename ours away.
-  const inner = join(folder, 'inner');
-  mkdirSync(inner, { mode: 0o700 });
-  chmodSync(folder, 0o757);
-  await t.rejects(checkPrivateFolder(inner), {
-    message: new RegExp(`folder above ${inner}, ${folder} \\(mode 0757\\)`),
-  });
-  await t.rejects(checkPrivateFolder(join(inner, 'missing')), { message: /mode 0757/ });
-  chmodSync(folder, 0o700);
-
-  if (process.getuid?.() === 0) {
-    chownSync(inner, 65534, 65534); // nobody
-    await t.rejects(checkPrivateFolder(inner), { message: /belongs to uid 65534.*chown/ });
-  }
 });
 
 t.test('a symlinked state file: one lock, written through, the link kept', async (t) => {

@@ -2,18 +2,21 @@
  * Issue 11, the operator's side, against the real bin/server: logrotate's rename + SIGHUP loses
  * and repeats nothing; built-in rotation keeps N whole files; a full disk under the log holds the
  * backlog to its cap, recovers when space returns, and a final flush that fails exits non-zero;
- * StrictModes refuses folders other users can change; --repair says what it set aside.
+ * StrictModes refuses folders and symlinks other users can change; a FIFO as state file is
+ * refused, not waited on; --repair says what it set aside.
  */
 import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
 import {
   chmodSync,
   existsSync,
+  lchownSync,
   mkdirSync,
   readdirSync,
   readFileSync,
   renameSync,
   statSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
@@ -29,6 +32,8 @@ import {
 import { tempDir } from './fixtures/server.js';
 
 t.setTimeout(120_000);
+
+const NOBODY = 65534;
 
 const records = (path: string) => {
   const { records, bad } = parseLogText(readFileSync(path, 'utf8'));
@@ -152,7 +157,7 @@ t.test(
   },
 );
 
-t.test('StrictModes: a folder other users can change is refused; sticky is fine', async (t) => {
+t.test('StrictModes: a folder other users can change is refused; sticky only above', async (t) => {
   const dir = tempDir(t);
   const state = join(dir, 'state');
   mkdirSync(state);
@@ -170,9 +175,63 @@ t.test('StrictModes: a folder other users can change is refused; sticky is fine'
   t.equal(log.code, 1, 'a group-writable log folder too');
   t.match(log.stderr, logs);
 
-  chmodSync(logs, 0o1777); // like /tmp: others may add files, not rename or remove ours
-  const ok = await runToExit(pathArgs(join(state, 'values.json'), join(logs, 'm.log')));
-  t.ok(ok.listened, 'a sticky folder is accepted');
+  // Sticky, as /tmp: others may not remove or rename our names, but may add their own, so the
+  // folder holding the log must still be ours alone; a sticky folder above it is fine.
+  chmodSync(logs, 0o1777);
+  const sticky = await runToExit(pathArgs(join(state, 'values.json'), join(logs, 'm.log')));
+  t.equal(sticky.code, 1, 'a sticky log folder is refused');
+  t.notOk(existsSync(join(logs, 'm.log')), 'and no log was created in it');
+  const ok = await runToExit(pathArgs(join(state, 'values.json'), join(logs, 'own', 'm.log')));
+  t.ok(ok.listened, 'a folder of its own under a sticky one is accepted');
+  t.equal(statSync(join(logs, 'own')).mode & 0o7777, 0o700);
+});
+
+const asRoot = { skip: process.getuid?.() === 0 ? false : 'needs root to plant as another user' };
+
+t.test(
+  'a symlink another user planted on the way is refused; its target untouched',
+  asRoot,
+  async (t) => {
+    const dir = tempDir(t);
+    const shared = join(dir, 'shared'); // a /tmp of our own: world-writable and sticky
+    mkdirSync(shared);
+    chmodSync(shared, 0o1777);
+    const victims = join(dir, 'victims');
+    mkdirSync(victims, { mode: 0o700 });
+    const secret = join(victims, 'secret.conf');
+    writeFileSync(secret, 'root only\n', { mode: 0o600 });
+    const plant = (link: string, target: string) => {
+      symlinkSync(target, link);
+      lchownSync(link, NOBODY, NOBODY);
+    };
+
+    plant(join(shared, 'values.json'), secret);
+    const file = await runToExit([
+      ...pathArgs(join(shared, 'values.json'), join(dir, 'm.log')),
+      '--repair',
+    ]);
+    t.equal(file.code, 1);
+    t.match(file.stderr, /unsafe symlink: .*values\.json.* belongs to uid 65534/);
+
+    // --data-dir on the shared folder: its state/ and logs/ planted as links to a root-only folder.
+    plant(join(shared, 'state'), victims);
+    plant(join(shared, 'logs'), victims);
+    const data = await runToExit(['--data-dir', shared, '--no-http']);
+    t.equal(data.code, 1);
+    t.match(data.stderr, /unsafe symlink: .*belongs to uid 65534/);
+
+    t.same(readdirSync(victims), ['secret.conf'], 'nothing created beside the victim');
+    t.equal(readFileSync(secret, 'utf8'), 'root only\n', 'and it is unchanged');
+  },
+);
+
+t.test('a FIFO at the state path: refused at once, not waited on', async (t) => {
+  const dir = tempDir(t);
+  const fifo = join(dir, 'values.json');
+  t.equal(spawnSync('mkfifo', [fifo]).status, 0);
+  const exit = await runToExit(pathArgs(fifo, join(dir, 'm.log')));
+  t.equal(exit.code, 1, 'exits, where it used to hang until something wrote to the FIFO');
+  t.match(exit.stderr, /cannot read .*values\.json: not a regular file/);
 });
 
 t.test('--repair says in the console log what it set aside', async (t) => {

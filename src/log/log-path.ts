@@ -3,6 +3,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { PRIVATE_FILE_MODE } from '../fs/exclusive-open.js';
 import { PRIVATE_FOLDER_MODE } from '../fs/private-folder.js';
+import { fsyncDir } from '../fs/sync-folder.js';
 
 /** The file operations the message log uses; a test passes a failing disk. */
 export type LogFs = Pick<typeof fsp, 'open' | 'mkdir' | 'rename' | 'unlink'>;
@@ -63,13 +64,8 @@ export async function shiftRotated(path: string, keep: number, fs: LogFs): Promi
 }
 
 /** Makes the folder's entries (a created or renamed log) durable, like fsync of the file's data. */
-export async function syncFolder(path: string, fs: LogFs): Promise<void> {
-  const dir = await fs.open(dirname(path), 'r');
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
-  }
+export function syncFolder(path: string, fs: LogFs): Promise<void> {
+  return fsyncDir(dirname(path), fs);
 }
 
 async function ignoreMissing(op: Promise<void>): Promise<void> {

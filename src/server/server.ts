@@ -7,7 +7,7 @@ import { FD_HEADROOM, SERVER_DEFAULTS, type ServerLimits } from '../limits.js';
 import { LogFile, type LogFileOptions } from '../log/log-file.js';
 import { MessageLog } from '../log/message-log.js';
 import { formatReply } from '../protocol/replies.js';
-import { checkPrivateFolder } from '../fs/private-folder.js';
+import { checkPrivatePath, makePrivateFolder } from '../fs/private-folder.js';
 import { realFilePath } from '../fs/real-path.js';
 import { lockStateFile } from '../store/state-lock.js';
 import { Store, type StoreOptions } from '../store/store.js';
@@ -339,13 +339,14 @@ async function openFiles(
   onCommit: StoreOptions['onCommit'],
 ) {
   const maxIds = options.limits?.maxIds ?? SERVER_DEFAULTS.maxIds;
-  // StrictModes first: files in a folder another user can change are not ours to keep.
-  // (The real path where it can be had: a folder that does not exist yet is created 0700 later.)
-  if (!options.redis) {
-    const real = await realFilePath(options.statePath).catch(() => options.statePath);
-    await checkPrivateFolder(dirname(real));
+  // StrictModes first: files in a folder another user can change are not ours to keep. Checked
+  // before any folder is made (mkdir -p would follow another user's symlink), and again once they
+  // exist: a missing folder is not checked, and another user may have made it first.
+  for (const path of options.redis ? [options.logPath] : [options.statePath, options.logPath]) {
+    await checkPrivatePath(path);
+    await makePrivateFolder(dirname(await realFilePath(path)));
+    await checkPrivatePath(path);
   }
-  await checkPrivateFolder(dirname(options.logPath));
   // Before anything touches the state folder: a second server must not even clean its temp files.
   const lock = options.redis ? null : await lockStateFile(options.statePath);
   let logFile: LogFile;

@@ -1,5 +1,6 @@
 import { promises as fsp } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { fsyncDir } from '../fs/sync-folder.js';
 import { openExclusive, unguessable } from '../fs/exclusive-open.js';
 
 /** The fs calls the writer makes; tests pass a wrapper that fails on demand (a failing disk). */
@@ -64,15 +65,6 @@ export async function probeWritable(path: string, fs: WriteFs = fsp): Promise<vo
     }
   } finally {
     await fs.unlink(temp).catch(() => {});
-  }
-}
-
-export async function fsyncDir(dir: string, fs: WriteFs): Promise<void> {
-  const handle = await fs.open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }
 

@@ -2,7 +2,8 @@ import { constants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { EXCLUSIVE_CREATE, PRIVATE_FILE_MODE } from '../fs/exclusive-open.js';
-import { fsyncDir, type WriteFs } from './atomic-write.js';
+import { fsyncDir } from '../fs/sync-folder.js';
+import type { WriteFs } from './atomic-write.js';
 import { JournalParser, type ParseEnd } from './journal-format.js';
 
 export { encodeRecords } from './journal-format.js';

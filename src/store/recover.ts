@@ -1,4 +1,4 @@
-import { promises as fsp } from 'node:fs';
+import { constants, promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import type { WriteFs } from './atomic-write.js';
 import { JournalParser } from './journal-format.js';
@@ -28,14 +28,18 @@ export async function loadCheckpoint(
 ): Promise<Loaded> {
   let file: FileHandle;
   try {
-    file = await fs.open(realPath, 'r');
+    // O_NONBLOCK: a FIFO at the path would otherwise block the open, and the start, until
+    // something writes to it. It changes nothing for a regular file.
+    file = await fs.open(realPath, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT')
       return { values: new StateTable(), existed: false, setAside: null, bytes: 0 };
     throw new StateFileError(`cannot read ${path}: ${(err as Error).message}`);
   }
   try {
-    const { size } = await file.stat();
+    const stat = await file.stat();
+    if (!stat.isFile()) throw new Error('not a regular file');
+    const size = stat.size;
     const values = await readState(file, READ_CHUNK_BYTES, size);
     return { values, existed: true, setAside: null, bytes: size };
   } catch (err) {

@@ -4,13 +4,8 @@ import { makePrivateFolder } from '../fs/private-folder.js';
 import { realFilePath } from '../fs/real-path.js';
 import { realClock, type Clock, type TimerHandle } from '../clock.js';
 import { STORE_DEFAULTS } from '../limits.js';
-import {
-  fsyncDir,
-  probeWritable,
-  removeStaleTemps,
-  writeFileAtomic,
-  type WriteFs,
-} from './atomic-write.js';
+import { fsyncDir } from '../fs/sync-folder.js';
+import { probeWritable, removeStaleTemps, writeFileAtomic, type WriteFs } from './atomic-write.js';
 import { encodeRecords, JournalFile, journalPath, listGenerations } from './journal.js';
 import { loadCheckpoint, replayJournals } from './recover.js';
 import type { StateTable } from './state-table.js';
