@@ -289,3 +289,54 @@ t.test('a failed AUTH is answered only after the slow-down, per address', async 
   t.same(await d.request('AUTH bob hunter2'), ['AUTHED bob']);
   t.equal(clock.delays.length, 2);
 });
+
+t.test(
+  'a HELLO or VALUE held behind an AUTH claims nothing once taken over or closed',
+  async (t) => {
+    const clock = new WatchedClock();
+    const usersPath = await usersFile(t);
+    const { port } = await startTestServer(t, { security: { usersPath, clock } });
+    const old = await LineClient.connect(t, port);
+    t.same(await old.request('AUTH alice s3cret', 'HELLO alice', 'VALUE 1'), [
+      'AUTHED alice',
+      'VALUE 0',
+      'OK 1',
+    ]);
+    // A wrong password: its reply, and the HELLO and VALUE behind it, wait out the slow-down.
+    old.send('AUTH alice wrong\nHELLO alice\nVALUE 99\n');
+    await clock.timers(1);
+    const next = await LineClient.connect(t, port);
+    t.same(await next.request('AUTH alice s3cret', 'HELLO alice', 'VALUE 3'), [
+      'AUTHED alice',
+      'VALUE 1',
+      'OK 3',
+    ]);
+    clock.advance(250);
+    t.match(await old.readToEnd(), [
+      /^ERR AUTH_FAILED/,
+      /^ERR TAKEN_OVER alice was claimed by another connection; the value was not stored/,
+      /^ERR TAKEN_OVER alice was claimed by another connection; 99 was not stored/,
+      /^BYE TAKEN_OVER/,
+    ]);
+    t.same(await next.request('VALUE 4'), ['OK 4'], 'the newer connection still holds alice');
+
+    // A closed connection's held HELLO and VALUE: they run after the slow-down, to no one.
+    const gone = await LineClient.connect(t, port);
+    gone.send('AUTH alice wrong\nHELLO alice\nVALUE 77\n');
+    await clock.timers(2);
+    gone.socket.destroy();
+    await new Promise((r) => setTimeout(r, 50)); // the server sees the close before the slow-down ends
+    clock.advance(500);
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    t.same(await next.request('VALUE 5'), ['OK 5'], 'not taken over by a closed connection');
+    const check = await LineClient.connect(t, port);
+    t.same(await check.request('AUTH bob hunter2', 'HELLO bob', 'PING'), [
+      'AUTHED bob',
+      'VALUE 0',
+      'PONG',
+    ]);
+    t.same(await next.request('QUIT'), ['BYE']);
+    const last = await LineClient.connect(t, port);
+    t.same(await last.request('AUTH alice s3cret', 'HELLO alice'), ['AUTHED alice', 'VALUE 5']);
+  },
+);

@@ -7,7 +7,7 @@ import { formatReply, type ByeCode } from '../protocol/replies.js';
 import { redactRequestLine } from '../protocol/redact.js';
 import { parseRequest, type Verb } from '../protocol/requests.js';
 import { randomUUID } from 'node:crypto';
-import { IdLimitError, type ValueStore } from '../store/value-store.js';
+import { IdLimitError, TakenOverError, type ValueStore } from '../store/value-store.js';
 import type { Authenticator, ConnectionAuth } from './auth.js';
 import type { Monitor } from '../monitor/monitor.js';
 import type { ClientWatch } from '../monitor/watch.js';
@@ -63,6 +63,7 @@ export class Connection implements Session {
   readonly #replies: ReplyQueue;
   #log: ConnectionLog;
   #finishing = false; // no more requests are read; close once the replies are out
+  #gone = false; // taken over or closed: requests still held (behind an AUTH) claim nothing
   #backedUp = false; // paused: the peer is not reading its replies
   #waitingForLog = false; // paused: the message log is behind
   #yielding = false; // paused: this turn's line budget is spent, the others go first
@@ -122,6 +123,9 @@ export class Connection implements Session {
   }
 
   claim(id: string): Promise<number> {
+    // A HELLO held behind an AUTH check runs late: if this connection was taken over or closed
+    // meanwhile, it must not take the id back from the newer connection that now holds it.
+    if (this.#gone) return Promise.reject(new TakenOverError(id));
     const first = this.id === null;
     this.id = id;
     if (first) {
@@ -141,6 +145,7 @@ export class Connection implements Session {
 
   /** The store says another connection, here or on another server, claimed this one's id. */
   takenOver(): void {
+    this.#gone = true;
     this.#deps.monitor.takeover();
     this.finish('TAKEN_OVER', `another connection said HELLO ${this.id}`);
   }
@@ -343,6 +348,7 @@ export class Connection implements Session {
   }
 
   #onClose(): void {
+    this.#gone = true;
     this.#logBlankRun();
     if (this.#idleTimer !== null) clearTimeout(this.#idleTimer);
     if (this.#drainTimer !== null) clearTimeout(this.#drainTimer);
