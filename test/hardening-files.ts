@@ -5,7 +5,6 @@
 import t from 'tap';
 import {
   chmodSync,
-  chownSync,
   closeSync,
   lstatSync,
   mkdirSync,
