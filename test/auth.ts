@@ -340,3 +340,27 @@ t.test(
     t.same(await last.request('AUTH alice s3cret', 'HELLO alice'), ['AUTHED alice', 'VALUE 5']);
   },
 );
+
+t.test('a flood of AUTH guesses does not hold back other clients commits', async (t) => {
+  // Each guess is for an unknown id, so it costs the full default scrypt (the decoy entry).
+  // Unbounded, the guesses filled libuv's 4 threads and every commit's fdatasync queued behind
+  // all of them; two checks at a time leave threads free, so the OK comes before most guesses
+  // are answered.
+  const usersPath = await usersFile(t);
+  // No slow-down, so a guess is answered as soon as its check is done.
+  const security = { usersPath, auth: { delayMs: 0 } };
+  const { port, server } = await startTestServer(t, { security });
+  const honest = await LineClient.connect(t, port);
+  t.same(await honest.request('AUTH alice s3cret', 'HELLO alice'), ['AUTHED alice', 'VALUE 0']);
+  const guessers = await Promise.all(Array.from({ length: 40 }, () => LineClient.connect(t, port)));
+  let answered = 0;
+  const guesses = guessers.map((g, i) =>
+    g.request(`AUTH nobody${i} guess${i}`).then((lines) => (answered++, lines)),
+  );
+  // Every guess read, so its check is queued, before the VALUE is sent.
+  while (server.monitor.counts.requests.AUTH < 41) await new Promise((r) => setImmediate(r));
+  t.same(await honest.request('VALUE 5'), ['OK 5']);
+  const before = answered;
+  t.ok(before < 8, `${before} of 40 guesses were answered before the OK (unbounded: 38)`);
+  for (const lines of await Promise.all(guesses)) t.match(lines, [/^ERR AUTH_FAILED/]);
+});

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { realClock, type Clock } from '../clock.js';
 import type { ByeCode, Reply } from '../protocol/replies.js';
 import type { Request } from '../protocol/requests.js';
+import { Gate } from './gate.js';
 import type { Answer } from './pending.js';
 import { SCRYPT_DEFAULTS, verifyPassword, type UserEntry, type Users } from './users-file.js';
 
@@ -17,6 +18,12 @@ export const AUTH_DEFAULTS = {
   failureWindowMs: 10 * 60_000,
   /** Addresses remembered; past it the one that failed least recently is forgotten (bounded memory). */
   maxAddresses: 10_000,
+  /**
+   * Password checks (scrypt) run at once. They run on libuv's pool of 4 threads, where a commit's
+   * two fdatasyncs run too: unbounded, a flood of AUTH guesses queued every commit behind them
+   * (an OK held over 10 s). Two keep both cores of a small machine busy and two threads free.
+   */
+  maxChecks: 2,
 };
 
 export type AuthLimits = typeof AUTH_DEFAULTS;
@@ -66,6 +73,7 @@ export class Authenticator {
   readonly limits: AuthLimits;
   readonly clock: Clock;
   readonly throttle: FailureThrottle;
+  readonly #checks: Gate;
   /** Checked for ids not in the file, so an unknown id costs the same scrypt as a known one. */
   readonly #decoy: UserEntry = {
     params: SCRYPT_DEFAULTS,
@@ -78,6 +86,7 @@ export class Authenticator {
     this.clock = options.clock ?? realClock;
     this.limits = { ...AUTH_DEFAULTS, ...options.limits };
     this.throttle = new FailureThrottle(() => this.clock.now(), this.limits);
+    this.#checks = new Gate(this.limits.maxChecks);
   }
 
   /** Replaces the users (SIGHUP); connections already authenticated keep their id. */
@@ -91,7 +100,9 @@ export class Authenticator {
 
   async check(id: string, password: string): Promise<boolean> {
     const entry = this.#users.get(id);
-    const match = await verifyPassword(entry ?? this.#decoy, password).catch(() => false);
+    const match = await this.#checks
+      .run(() => verifyPassword(entry ?? this.#decoy, password))
+      .catch(() => false);
     return entry !== undefined && match;
   }
 
