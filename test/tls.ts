@@ -293,3 +293,42 @@ t.test('protected mode: no non-loopback --host without --users or --tls-ca', asy
   }
   t.ok((await runToExit([...files, '--host', 'localhost'])).listened, 'loopback needs nothing');
 });
+
+t.test('peers still in the TLS handshake count toward the client limits', async (t) => {
+  const s = await spawnServer(t, {
+    args: tlsArgs([
+      ...['--max-clients', '5', '--max-clients-per-address', '3'],
+      ...['--tls-handshake-timeout-ms', '1500'],
+    ]),
+  });
+  /** A TCP peer that never starts the handshake. */
+  const silent = async (localAddress: string) => {
+    const socket = connect({ host: '127.0.0.1', port: s.port, localAddress });
+    t.teardown(() => socket.destroy());
+    socket.on('error', () => {});
+    socket.resume();
+    await once(socket, 'connect');
+    return { socket, closed: once(socket, 'close').then(() => Date.now()) };
+  };
+  const held = [];
+  for (let i = 0; i < 3; i++) held.push(await silent('127.0.0.1'));
+  const fourth = await silent('127.0.0.1'); // a fourth from one address
+  for (let i = 0; i < 2; i++) held.push(await silent('127.0.0.2'));
+  const sixth = await silent('127.0.0.3'); // a sixth in all
+  const refusedAt = Math.max(await fourth.closed, await sixth.closed);
+  // The five within the limits wait until the server drops them at the handshake timeout.
+  const droppedAt = Math.min(...(await Promise.all(held.map((h) => h.closed))));
+  t.ok(droppedAt > refusedAt, 'the two past the limits were closed before any of the five');
+
+  // Once they are gone, a real client is served.
+  const r = await sClient(t, s.port, 'PING\nQUIT\n');
+  t.same(r.lines, ['PONG', 'BYE']);
+  t.equal(await s.stop(), 0);
+  const refused = (await readLog(s.logPath)).filter((r) => r.event === 'refused');
+  t.match(refused, [
+    { reason: 'SERVER_BUSY', limit: 'max-clients-per-address', remote: /^127\.0\.0\.1:/ },
+    { reason: 'SERVER_BUSY', limit: 'max-clients', remote: /^127\.0\.0\.3:/ },
+    ...held.map(() => ({ reason: 'tls handshake failed: ERR_TLS_HANDSHAKE_TIMEOUT' })),
+  ]);
+  t.equal(refused.length, 7, 'and nothing else was refused');
+});

@@ -30,6 +30,8 @@ export type Security = {
     opts: ServerOpts,
     onConnection: (socket: Socket) => void,
     onRefused: (socket: Socket, reason: string) => void,
+    /** With TLS: each TCP socket before its handshake; false if it refused (and closed) it. */
+    admit: (raw: Socket) => boolean,
   ): Server;
   /** Reloads the TLS material and the users file (SIGHUP); each one that fails keeps the old. */
   reload(): Promise<void>;
@@ -49,10 +51,11 @@ export async function openSecurity(options: SecurityOptions = {}): Promise<Secur
   return {
     auth,
     tls: material !== null,
-    createServer(opts, onConnection, onRefused) {
+    createServer(opts, onConnection, onRefused, admit) {
       if (material === null) return createNetServer(opts, onConnection);
       const handshakeTimeoutMs = options.tlsHandshakeTimeoutMs ?? TLS_DEFAULTS.handshakeTimeoutMs;
-      server = createTlsServer(material, { ...opts, handshakeTimeoutMs }, onConnection, onRefused);
+      const tlsOptions = { ...opts, handshakeTimeoutMs };
+      server = createTlsServer(material, tlsOptions, onConnection, onRefused, admit);
       return server;
     },
     async reload() {

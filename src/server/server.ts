@@ -15,11 +15,12 @@ import { FileValueStore } from '../store/file-store.js';
 import { LoggedStore } from '../store/logged-store.js';
 import type { ValueStore } from '../store/value-store.js';
 import { Connection, LINGER_MS } from './connection.js';
+import { Handshakes } from './handshakes.js';
 import { PROXY_HEADER_TIMEOUT_MS, readProxyHeader } from '../net/proxy-socket.js';
 import type { ProxyEndpoint } from '../net/proxy-protocol.js';
 import { openSecurity, type SecurityOptions } from './security.js';
 import { listenHttp, type HttpOptions, type HttpSide } from '../http/server.js';
-import { Monitor } from '../monitor/monitor.js';
+import { Monitor, type RefusalReason } from '../monitor/monitor.js';
 import { startSummary } from '../monitor/summary.js';
 
 export type ServerOptions = {
@@ -98,12 +99,15 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
   const security = await openSecurity(options.security); // bad TLS or users files: fail first
   let serve: ((socket: Socket) => void) | null = null;
   let refusedHandshake = (_socket: Socket, _reason: string): void => {}; // logged once serving
+  let admitHandshake = (_raw: Socket): boolean => true; // before serving, `early` is the bound
   const early: Socket[] = [];
+  const handshakes = new Handshakes(); // stays empty without TLS
   const server: Server = security.createServer(
     // 'drain' fires only after a write found more than highWaterMark buffered; at or below the
     // output cap, so a peer paused at the cap is always resumed when it catches up.
     { allowHalfOpen: true, highWaterMark: Math.min(limits.outputCapBytes, 16 * 1024) },
     (socket: Socket) => {
+      handshakes.done(socket);
       if (serve !== null) serve(socket);
       else if (early.length < limits.maxClients) {
         socket.on('error', () => {}); // a reset while it waits must not crash the start
@@ -111,6 +115,7 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
       } else socket.destroy();
     },
     (socket, reason) => refusedHandshake(socket, reason),
+    (raw) => admitHandshake(raw),
   );
   server.listen(options.port ?? SERVER_DEFAULTS.port, options.host ?? SERVER_DEFAULTS.host);
   await Promise.race([
@@ -183,18 +188,20 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
     },
   };
 
+  /** Why a peer is refused, if it is; handshakes under way count as connections (handshakes.ts). */
+  const refusal = (served: number, fromAddress: number): RefusalReason | null =>
+    closing !== null
+      ? 'stopping'
+      : served + handshakes.size >= limits.maxClients
+        ? 'max-clients'
+        : fromAddress >= limits.maxClientsPerAddress
+          ? 'max-clients-per-address'
+          : null;
   const serveSocket = (socket: Socket, peer: ProxyEndpoint | null = null) => {
     const number = ++connectionCount;
     const address = peer?.address ?? socket.remoteAddress ?? '';
     const fromAddress = perAddress.get(address) ?? 0;
-    const reason =
-      closing !== null
-        ? 'stopping'
-        : open.size >= limits.maxClients
-          ? 'max-clients'
-          : fromAddress >= limits.maxClientsPerAddress
-            ? 'max-clients-per-address'
-            : null;
+    const reason = refusal(open.size, fromAddress);
     if (reason !== null) {
       monitor.refuse(reason);
       refuse(socket, number, messageLog, reason, lingering);
@@ -232,6 +239,30 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
     );
   };
   serve = options.proxyProtocol ? serveProxied : serveSocket;
+  // With TLS, before the handshake: a peer past a limit is closed at once, with no BYE (it could
+  // only be sent inside a finished handshake). Behind a balancer the address is the balancer's
+  // (the client's is in the PROXY header, read later), so only --max-clients applies here.
+  admitHandshake = (raw: Socket) => {
+    const address = raw.remoteAddress ?? '';
+    const fromAddress = options.proxyProtocol
+      ? 0
+      : (perAddress.get(address) ?? 0) + handshakes.from(address);
+    const reason = refusal(open.size + readingHeader, fromAddress);
+    if (reason === null) {
+      handshakes.add(raw);
+      return true;
+    }
+    monitor.refuse(reason);
+    messageLog.forConnection(++connectionCount).event('refused', {
+      remote: `${address}:${raw.remotePort}`,
+      reason: REFUSALS[reason].code,
+      limit: reason,
+    });
+    raw.on('error', () => {});
+    raw.destroy();
+    return false;
+  };
+
   for (const socket of early.splice(0)) {
     if (socket.destroyed) continue;
     serve(socket);

@@ -34,13 +34,15 @@ export async function loadTlsMaterial(paths: TlsPaths): Promise<SecureContextOpt
 /**
  * A node:tls server over the same connection handler as plaintext. With a CA the server requires
  * a client certificate signed by it. A peer that fails the handshake (plaintext, no or a bad
- * certificate, too slow) never reaches `onConnection`; `onRefused` hears why.
+ * certificate, too slow) never reaches `onConnection`; `onRefused` hears why. `admit` sees each
+ * TCP socket before its handshake starts; one it refuses it must close itself.
  */
 export function createTlsServer(
   material: SecureContextOptions,
   options: ServerOpts & { handshakeTimeoutMs: number },
   onConnection: (socket: Socket) => void,
   onRefused: (socket: Socket, reason: string) => void,
+  admit: (raw: Socket) => boolean,
 ): Server {
   const { handshakeTimeoutMs, ...serverOpts } = options;
   const server = createServer(
@@ -53,6 +55,14 @@ export function createTlsServer(
     },
     onConnection,
   );
+  // tls.Server starts each handshake in its own 'connection' listener (the TCP socket, before
+  // the handshake, as the docs describe the event). `admit` runs first, so a peer it refuses, and
+  // closes, costs no TLS state and raises no handshake error of its own.
+  const handshake = server.listeners('connection') as Array<(raw: Socket) => void>;
+  server.removeAllListeners('connection');
+  server.on('connection', (raw: Socket) => {
+    if (admit(raw)) for (const start of handshake) start.call(server, raw);
+  });
   server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     const reason = err.code ?? err.message;
     onRefused(socket, `tls handshake failed: ${reason}`);
