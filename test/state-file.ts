@@ -8,6 +8,7 @@ import {
   StateFileError,
   StateParser,
 } from '../src/store/state-file.js';
+import { FNV_OFFSET, HASH_SEED, hashId } from '../src/store/state-lines.js';
 import { StateTable } from '../src/store/state-table.js';
 
 const id = fc.stringMatching(/^[A-Za-z0-9_.-]{1,64}$/);
@@ -96,8 +97,11 @@ t.test(
 );
 
 t.test('two ids with the same hash are two entries', async (t) => {
-  // FNV-1a 32 maps both pairs to one hash (found by search): the index must compare the bytes.
-  const table = new StateTable();
+  // FNV-1a 32 from its own basis maps both pairs to one hash (found by search): the index must
+  // compare the bytes. A server seeds its hash (HASH_SEED); this table takes the basis instead.
+  const table = new StateTable(4096, FNV_OFFSET);
+  t.equal(hashId('id43zx', FNV_OFFSET), hashId('idbpad', FNV_OFFSET), 'they collide unseeded');
+  t.not(HASH_SEED, FNV_OFFSET, 'the server seeds it');
   t.ok(table.set('id43zx', 1));
   t.ok(table.set('idbpad', 2));
   t.ok(table.set('id43zy', 3));

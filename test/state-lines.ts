@@ -1,6 +1,7 @@
 import t from 'tap';
 import {
   EntryRun,
+  FNV_OFFSET,
   hashId,
   MAX_RUN_LINES,
   scanEntries,
@@ -86,4 +87,32 @@ t.test('a repeated id stops the run before it, and is asked about with its place
   ]);
   t.equal(run.lines, 2);
   t.equal(run.rest, '  "a":  3,\n  "c":  4\n', 'the repeat is left for the general path');
+});
+
+t.test('ids built to collide under FNV-1a do not collide under the seeded hash', async (t) => {
+  // As a hostile peer would: chain 4-character blocks that collide from the hash state before
+  // them (a birthday search per block), so all 2^8 combinations share one unseeded hash.
+  const alphabet = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-';
+  let x = 0x9e3779b9; // xorshift32: a fixed, repeatable search
+  const next = () => ((x ^= x << 13), (x ^= x >>> 17), (x ^= x << 5), x >>> 0);
+  const pairs: Array<[string, string]> = [];
+  let state = FNV_OFFSET;
+  while (pairs.length < 8) {
+    const seen = new Map<number, string>();
+    for (;;) {
+      let block = '';
+      for (let i = 0; i < 4; i++) block += alphabet[next() % 64];
+      const h = hashId(block, state);
+      const other = seen.get(h);
+      if (other !== undefined && other !== block) {
+        pairs.push([other, block]);
+        state = h;
+        break;
+      }
+      seen.set(h, block);
+    }
+  }
+  const ids = Array.from({ length: 256 }, (_, m) => pairs.map((p, b) => p[(m >> b) & 1]).join(''));
+  t.equal(new Set(ids.map((id) => hashId(id, FNV_OFFSET))).size, 1, 'one hash from the basis');
+  t.ok(new Set(ids.map((id) => hashId(id))).size >= 250, 'all but a few apart when seeded');
 });

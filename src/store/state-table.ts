@@ -1,4 +1,4 @@
-import { EntryRun, hashId, MAX_RUN_LINES, scanEntries } from './state-lines.js';
+import { EntryRun, HASH_SEED, hashId, MAX_RUN_LINES, scanEntries } from './state-lines.js';
 
 const OPEN = '{\n';
 const SEPARATOR = ',\n';
@@ -61,12 +61,15 @@ export class StateTable {
    */
   #recent = new Map<string, number>();
 
+  readonly #seed: number;
+
   /**
    * `capacityBytes`: the size the file is expected to reach (a loader passes the file's size), so
    * a large table is allocated once instead of doubling past it: at 7M ids the file is ~540 MB and
-   * doubling would briefly hold 1.6 GB.
+   * doubling would briefly hold 1.6 GB. `seed`: of the id hash (see HASH_SEED).
    */
-  constructor(capacityBytes = 4096) {
+  constructor(capacityBytes = 4096, seed = HASH_SEED) {
+    this.#seed = seed;
     this.#bytes = Buffer.alloc(Math.max(capacityBytes, 16));
     this.#at = new Float64Array(MIN_SLOTS).fill(FREE);
     this.#hash = new Uint32Array(MIN_SLOTS);
@@ -79,7 +82,8 @@ export class StateTable {
   }
 
   get(id: string): number | undefined {
-    const at = this.#recent.get(id) ?? this.#at[this.#slotOf(id, 0, id.length, hashId(id))]!;
+    const at =
+      this.#recent.get(id) ?? this.#at[this.#slotOf(id, 0, id.length, hashId(id, this.#seed))]!;
     return at === FREE ? undefined : this.#readValue(at);
   }
 
@@ -87,7 +91,7 @@ export class StateTable {
   set(id: string, value: number): boolean {
     let at = this.#recent.get(id);
     if (at === undefined) {
-      const hash = hashId(id);
+      const hash = hashId(id, this.#seed);
       const slot = this.#slotOf(id, 0, id.length, hash);
       at = this.#at[slot]!;
       if (at === FREE) {
@@ -149,8 +153,13 @@ export class StateTable {
     end: number,
   ): { at: number; lines: number; comma: boolean } {
     this.#runSlots.fill(0);
-    const run = scanEntries(bytes, from, end, this.#run, (idStart, idLength, hash, n) =>
-      this.#isNewId(bytes, idStart, idLength, hash, n),
+    const run = scanEntries(
+      bytes,
+      from,
+      end,
+      this.#run,
+      (idStart, idLength, hash, n) => this.#isNewId(bytes, idStart, idLength, hash, n),
+      this.#seed,
     );
     if (run.lines === 0) return { at: from, lines: 0, comma: false };
     const empty = this.#size === 0;
