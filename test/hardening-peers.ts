@@ -253,8 +253,16 @@ t.test('--max-ids: a new id past the cap is ERR ID_LIMIT; known ids keep working
   const [hello] = await d.request('HELLO d');
   t.match(hello, /^ERR ID_LIMIT the server holds its maximum of 2 ids/);
   t.same(await d.request('PING', 'HELLO a', 'VALUE 9'), ['PONG', 'VALUE 1', 'OK 9'], 'open');
+  // Pipelined behind a refused HELLO, requests see the connection as it was before it.
+  const e = await RawClient.connect(server.port, t);
+  const lines = ['HELLO e', 'VALUE 5', 'PING', 'HELLO b', 'VALUE 7'];
+  t.match(
+    await e.request(...lines),
+    [/^ERR ID_LIMIT /, /^ERR NOT_IDENTIFIED /, 'PONG', 'VALUE 2', 'OK 7'],
+    'pipelined',
+  );
   t.equal((await server.kill('SIGTERM')).code, 0);
-  t.same(JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')), { a: 9, b: 2 });
+  t.same(JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')), { a: 9, b: 7 });
 });
 
 t.test('a busy port is one clear line, and creates no file or folder', async (t) => {

@@ -342,3 +342,25 @@ t.test('a start that fails after taking the lock releases it', fileOnly, async (
   const c = await LineClient.connect(t, s.port);
   t.same(await c.request('HELLO a'), ['VALUE 1'], 'the third start gets the file');
 });
+
+t.test(
+  'requests pipelined behind a HELLO refused with ID_LIMIT see the connection as before',
+  async (t) => {
+    const { port, stored } = await startTestServer(t, { limits: { maxIds: 1 } });
+    const a = await LineClient.connect(t, port);
+    t.same(await a.request('HELLO alice', 'VALUE 5'), ['VALUE 0', 'OK 5']);
+    const b = await LineClient.connect(t, port);
+    // The file store refuses bob at once (NOT_IDENTIFIED after); Redis only once it answers, so
+    // the VALUE sent meanwhile is refused for the same reason. Either way nothing is stored.
+    t.match(await b.request('HELLO bob', 'VALUE 6', 'PING', 'HELLO alice'), [
+      /^ERR ID_LIMIT /,
+      /^ERR (NOT_IDENTIFIED|ID_LIMIT) /,
+      'PONG',
+      'VALUE 5',
+    ]);
+    t.same(await b.request('VALUE 7'), ['OK 7']);
+    t.match(await a.readToEnd(), [/^BYE TAKEN_OVER/], 'alice was taken over, as by any HELLO');
+    t.equal(await stored('alice'), 7);
+    t.equal(await stored('bob'), undefined);
+  },
+);

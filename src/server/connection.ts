@@ -49,6 +49,8 @@ export type ConnectionDeps = {
 };
 
 /** The socket adapter: bytes to lines to handlers, replies back in order, limits enforced. */
+const noop = () => {};
+
 export class Connection implements Session {
   readonly number: number;
   /** The peer's IP address, for per-address limits. */
@@ -64,6 +66,10 @@ export class Connection implements Session {
   #log: ConnectionLog;
   #finishing = false; // no more requests are read; close once the replies are out
   #gone = false; // taken over or closed: requests still held (behind an AUTH) claim nothing
+  /** The first claim, until the store answers it (see Session). */
+  tentative: Promise<void> | null = null;
+  /** Why the last first claim was refused once the store answered (see Session). */
+  refusedClaim: IdLimitError | null = null;
   #backedUp = false; // paused: the peer is not reading its replies
   #waitingForLog = false; // paused: the message log is behind
   #yielding = false; // paused: this turn's line budget is spent, the others go first
@@ -126,21 +132,36 @@ export class Connection implements Session {
     // A HELLO held behind an AUTH check runs late: if this connection was taken over or closed
     // meanwhile, it must not take the id back from the newer connection that now holds it.
     if (this.#gone) return Promise.reject(new TakenOverError(id));
+    // Refused before the connection becomes `id`: a VALUE pipelined behind this HELLO must see it
+    // as it was (NOT_IDENTIFIED), not as `id` with no claim (it got TAKEN_OVER, and no BYE).
+    const refused = this.#deps.store.refuses?.(id) ?? null;
+    if (refused !== null) return Promise.reject(refused);
     const first = this.id === null;
     this.id = id;
     if (first) {
       this.#log = this.#deps.messageLog.forConnection(this.number, id);
       this.#deps.monitor.identified(this.number, id);
+      this.refusedClaim = null;
     }
-    return this.#deps.store.claim(id, this).catch((err: unknown) => {
-      // A full store claims nothing: the connection is not `id` after all.
+    const claimed = this.#deps.store.claim(id, this).catch((err: unknown) => {
+      // A full store that says so only later (Redis) claims nothing: the connection is not `id`
+      // after all. Requests pipelined meanwhile saw it as `id` (see `tentative`).
       if (err instanceof IdLimitError && first && this.id === id) {
         this.id = null;
+        this.refusedClaim = err;
         this.#log = this.#deps.messageLog.forConnection(this.number);
         this.#deps.monitor.identified(this.number, null);
       }
       throw err;
     });
+    if (first) {
+      const settled = claimed.then(noop, noop);
+      this.tentative = settled;
+      void settled.then(() => {
+        if (this.tentative === settled) this.tentative = null;
+      });
+    }
+    return claimed;
   }
 
   /** The store says another connection, here or on another server, claimed this one's id. */

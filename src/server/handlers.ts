@@ -22,6 +22,12 @@ export interface Session extends AuthSession, Holder {
    * connection is no longer `id`.
    */
   claim(id: string): Promise<number>;
+  /**
+   * While the first claim waits for a store that answers later (Redis), the connection is already
+   * its id; this settles once the store answered, and `refusedClaim` then says if it refused.
+   */
+  readonly tentative: Promise<void> | null;
+  readonly refusedClaim: IdLimitError | null;
   /** Stops reading; the connection closes after this request's reply. */
   quit(): void;
   /** With a users file: this connection's AUTH state, which gates HELLO and VALUE (auth.ts). */
@@ -57,7 +63,19 @@ const ANSWERS = Array.from({ length: MAX_VALUE + 1 }, (_, value) => ({
 export const HANDLERS: { [V in Verb]: Handler<V> } = {
   HELLO(session, { id }) {
     if (session.id !== null && session.id !== id) {
-      return { kind: 'ERR', code: 'ALREADY_IDENTIFIED', text: `this connection is ${session.id}` };
+      const already: Reply = {
+        kind: 'ERR',
+        code: 'ALREADY_IDENTIFIED',
+        text: `this connection is ${session.id}`,
+      };
+      if (session.tentative === null) return already;
+      // Behind a first HELLO the store has not answered: if it refuses that one, this is a first.
+      const after = session.tentative.then(() =>
+        session.id === null
+          ? session.claim(id).then((value): Reply => ({ kind: 'VALUE', value }))
+          : already,
+      );
+      return Pending.of(after, (reply) => reply, refusal('the value'));
     }
     // Claimed again by a repeated HELLO: the value reported includes every earlier request.
     return Pending.of(
@@ -71,7 +89,12 @@ export const HANDLERS: { [V in Verb]: Handler<V> } = {
       return { kind: 'ERR', code: 'NOT_IDENTIFIED', text: 'say HELLO <id> first' };
     }
     const answer = ANSWERS[value]!;
-    return Pending.of(session.store.set(session.id, session, value), answer.ok, answer.fail);
+    const written = session.store.set(session.id, session, value);
+    if (session.tentative === null) return Pending.of(written, answer.ok, answer.fail);
+    // Behind a first HELLO the store then refused: refused for the same reason, not TAKEN_OVER.
+    return Pending.of(written, answer.ok, (err) =>
+      answer.fail(err instanceof TakenOverError ? (session.refusedClaim ?? err) : err),
+    );
   },
   EVEN: (session) => ({ kind: 'EVEN', value: 2 * randomInt(session.random, 50) }),
   ODD: (session) => ({ kind: 'ODD', value: 2 * randomInt(session.random, 50) + 1 }),

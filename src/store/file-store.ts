@@ -24,6 +24,10 @@ export class FileValueStore implements ValueStore {
     return this.file.size;
   }
 
+  refuses(id: string): IdLimitError | null {
+    return this.#overIdLimit(id);
+  }
+
   claim(id: string, holder: Holder): Promise<number> {
     const refused = this.#overIdLimit(id);
     if (refused !== null) return Promise.reject(refused);

@@ -51,6 +51,12 @@ export interface ValueStore {
    */
   claim(id: string, holder: Holder): Promise<number>;
   /**
+   * The refusal `claim(id)` would give, when the store knows it at once (the file store's
+   * --max-ids); null otherwise. The connection asks first, so the requests pipelined behind a
+   * refused HELLO never see it as `id`.
+   */
+  refuses?(id: string): IdLimitError | null;
+  /**
    * Stores `value` for `id` if `holder`'s claim is still the current one; resolves once durable.
    * Rejects with TakenOverError (nothing stored) if another claim came since, IdLimitError if the
    * id is new and the store is full, and a storage error otherwise.

@@ -181,7 +181,12 @@ export class RedisStore implements ValueStore {
       (reply) => {
         const claimed = parseClaimReply(reply);
         this.#size = claimed.size;
-        if (claimed.kind === 'full') throw new IdLimitError(maxIds);
+        if (claimed.kind === 'full') {
+          // Nothing was claimed: forget the claim begun, or a write refused later (a VALUE
+          // pipelined behind this HELLO) would end this connection as taken over.
+          this.#claims.release(id, holder);
+          throw new IdLimitError(maxIds);
+        }
         this.#claims.confirmed(id, holder, claimed.epoch, claimed.value);
         return claimed.value;
       },
