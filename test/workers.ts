@@ -35,6 +35,7 @@ t.test(
       log,
       '--max-clients-per-address',
       '100',
+      ...['--http-port', '0'],
     ]);
     await server.waitForOutput('listening'); // the first worker's; wait for the second's too
     while (server.output.filter((r) => String(r.msg).startsWith('listening')).length < 2)
@@ -69,5 +70,11 @@ t.test(
     t.equal(hellos, 9, 'every HELLO is in one of the logs');
     for (const line of server.output.filter((r) => String(r.msg).startsWith('listening')))
       t.match(line, { store: redis.url });
+    // Only the first worker serves HTTP; the second must not warn that a port is taken.
+    t.equal(server.output.filter((r) => String(r.msg).startsWith('live view at')).length, 1);
+    t.notOk(
+      server.output.some((r) => String(r.msg).includes('is taken')),
+      'no worker says the HTTP port is taken',
+    );
   },
 );

@@ -113,7 +113,8 @@ export async function main(
     },
     `listening on ${server.host}:${server.port}; ${args.store ? 'store' : 'state'} ${args.store ? server.store.description : statePath}, log ${logPath}`,
   );
-  logLiveView(logger, server, args);
+  // Under --workers only the first serves HTTP (start-options.ts): the others have no view to miss.
+  if (worker === null || worker === 1) logLiveView(logger, server, args);
   const code = await signals.exit;
   signals.remove();
   return code;
