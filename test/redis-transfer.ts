@@ -125,3 +125,15 @@ t.test('import needs the file, and fails on a Redis error', { skip }, async (t) 
   writeFileSync(one, '{ "id-0": 1 }\n');
   await t.rejects(importFileToRedis(one, redis.url), /WRONGTYPE/);
 });
+
+t.test('import refuses a state file a server is running on', { skip }, async (t) => {
+  const redis = await startRedis(t);
+  const path = join(tempDir(t), 'values.json');
+  writeFileSync(path, '{ "a": 1 }\n');
+  const lock = await lockStateFile(path); // what a running server holds
+  await t.rejects(importFileToRedis(path, redis.url), /in use by another Parity server/);
+  t.equal(redis.cli('DBSIZE'), '0', 'nothing was copied');
+  await lock.release();
+  t.same(await importFileToRedis(path, redis.url), { ids: 1, written: 1, kept: 0 });
+  t.same(await importFileToRedis(path, redis.url), { ids: 1, written: 0, kept: 1 }, 'lock freed');
+});

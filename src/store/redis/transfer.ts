@@ -185,7 +185,7 @@ export type ImportResult = {
  * (HSETNX): a value already in Redis was acknowledged by a Redis-backed server and is newer than
  * the file, so it is kept; a claim's epoch and token are never touched, so a live holder keeps its
  * id and its writes keep working. Running it again writes nothing new. It does not count toward
- * or check `--max-ids`.
+ * or check `--max-ids`. Like export, it refuses a state file a server is running on.
  */
 export async function importFileToRedis(
   statePath: string,
@@ -194,7 +194,15 @@ export async function importFileToRedis(
 ): Promise<ImportResult> {
   const realPath = await realFilePath(statePath);
   await fsp.stat(realPath); // a missing file is an error here, not an empty state
-  const table = await readDurable(realPath);
+  // The state lock, held only while reading: a server still running on the file would go on
+  // acknowledging values after the copy, and they would be silently missing from Redis.
+  const lock = await lockStateFile(statePath);
+  let table: Awaited<ReturnType<typeof readDurable>>;
+  try {
+    table = await readDurable(realPath);
+  } finally {
+    await lock.release();
+  }
   const redis = await connect(url, options);
   try {
     let written = 0;
