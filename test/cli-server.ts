@@ -264,6 +264,8 @@ t.test('--version and -h', async (t) => {
     t.match(h.stdout, `--${flag}`);
   }
   t.match(h.stdout, /--log-max-bytes.*\n.*\[default: 1073741824\]/);
+  for (const command of ['passwd FILE ID', 'export FILE', 'import FILE'])
+    t.match(h.stdout, `parity-server ${command}`, 'the commands are listed too');
 });
 
 t.test(

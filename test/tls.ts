@@ -269,7 +269,7 @@ t.test('SIGHUP reloads the users file and the certificate', async (t) => {
   copyFileSync(certs.otherServerCert, cert);
   copyFileSync(certs.otherServerKey, key);
   s.child.kill('SIGHUP');
-  await s.waitForOutput('reloaded');
+  await s.waitForOutput('reloaded TLS material and users file');
   const session = await sClient(t, s.port, 'AUTH bob b0b\nQUIT\n', ['-CAfile', certs.otherCa]);
   t.same(session.lines, ['AUTHED bob', 'BYE'], 'new users and certificate');
   const old = await sClient(t, s.port, 'PING\n');

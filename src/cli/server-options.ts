@@ -46,6 +46,11 @@ export const parseServerArgs = (argv: string[], env: NodeJS.ProcessEnv) =>
     usage:
       '$0 [options]\n\nThe Parity counter server. Every option can also be set as ' +
       'PARITY_<NAME> (PARITY_MAX_CLIENTS=500); booleans take 1, 0, true or false.',
+    epilogue:
+      'Commands, each with its own --help:\n' +
+      '  $0 passwd FILE ID   set a password in a users file (--users)\n' +
+      '  $0 export FILE      Redis (PARITY_STORE) -> a new state file\n' +
+      '  $0 import FILE      a state file -> Redis (PARITY_STORE)',
   });
 
 /** Absolute state and log paths: --state/--log if given, else their place under --data-dir. */

@@ -58,7 +58,10 @@ export function handleSignals(
       )
       .then(() => server.reload())
       .then(
-        () => logger.info({ signal }, 'reloaded TLS material and users file'),
+        (reloaded) => {
+          if (reloaded.length > 0)
+            logger.info({ signal, reloaded }, `reloaded ${reloaded.join(' and ')}`);
+        },
         (err: unknown) => logger.error({ signal, err }, `reload failed: ${(err as Error).message}`),
       );
   };

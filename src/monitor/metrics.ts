@@ -65,7 +65,7 @@ export function createMetrics(monitor: Monitor): Registry {
   });
   const duration = new Histogram({
     name: 'parity_commit_duration_seconds',
-    help: 'Time to make one group commit durable (state file and message log).',
+    help: 'Time to make one group commit durable (journal and message log, or Redis and the log).',
     buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5],
     registers,
   });

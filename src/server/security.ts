@@ -33,8 +33,11 @@ export type Security = {
     /** With TLS: each TCP socket before its handshake; false if it refused (and closed) it. */
     admit: (raw: Socket) => boolean,
   ): Server;
-  /** Reloads the TLS material and the users file (SIGHUP); each one that fails keeps the old. */
-  reload(): Promise<void>;
+  /**
+   * Reloads the TLS material and the users file (SIGHUP); each one that fails keeps the old.
+   * Resolves with what was reloaded: nothing when the server has neither.
+   */
+  reload(): Promise<string[]>;
 };
 
 /** Loads the TLS files and the users file, failing before the server listens if either is bad. */
@@ -60,10 +63,12 @@ export async function openSecurity(options: SecurityOptions = {}): Promise<Secur
     },
     async reload() {
       const failures: string[] = [];
+      const reloaded: string[] = [];
       if (tls !== undefined) {
         try {
           material = await loadTlsMaterial(tls);
           server?.setSecureContext(material);
+          reloaded.push('TLS material');
         } catch (err) {
           failures.push(`TLS: ${(err as Error).message}`);
         }
@@ -71,11 +76,13 @@ export async function openSecurity(options: SecurityOptions = {}): Promise<Secur
       if (usersPath !== undefined && auth !== null) {
         try {
           auth.setUsers(await loadUsers(usersPath));
+          reloaded.push('users file');
         } catch (err) {
           failures.push(`users: ${(err as Error).message}`);
         }
       }
       if (failures.length > 0) throw new Error(`reload kept the old ${failures.join('; ')}`);
+      return reloaded;
     },
   };
 }

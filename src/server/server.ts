@@ -82,7 +82,7 @@ export interface ParityServer {
   /** Reopens the message log at its path (SIGHUP after logrotate moved it). */
   reopenLog(): Promise<void>;
   /** Reloads the TLS certificate and the users file (SIGHUP); rejects if one kept its old copy. */
-  reload(): Promise<void>;
+  reload(): Promise<string[]>;
   /** Graceful stop: no new connections, answer what was received, BYE, flush state and log. */
   close(): Promise<void>;
 }
