@@ -282,7 +282,10 @@ t.test('protected mode: no non-loopback --host without --users or --tls-ca', asy
   const refused = await runToExit([...files, '--host', '0.0.0.0']);
   t.equal(refused.code, 2);
   t.notOk(refused.listened);
-  t.match(refused.stderr, /protected mode: --host 0\.0\.0\.0 is not loopback/);
+  t.match(
+    refused.stderr,
+    /protected mode: the host 0\.0\.0\.0 \(--host or PARITY_HOST\) is not loopback/,
+  );
   t.match(refused.stderr, /--users FILE .*--insecure/s, 'says how to fix it');
   const tlsOnly = await runToExit([...files, '--host', '0.0.0.0', ...tlsArgs()]);
   t.equal(tlsOnly.code, 2, 'TLS without client certificates authenticates nobody');

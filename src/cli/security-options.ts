@@ -53,7 +53,8 @@ export function protectedModeProblem(args: SecurityArgs): string | null {
   if (args.insecure || isLoopback(args.host)) return null;
   if (args.users !== undefined || args['tls-ca'] !== undefined) return null;
   return (
-    `protected mode: --host ${args.host} is not loopback and anyone who can connect could read and ` +
+    `protected mode: the host ${args.host} (--host or PARITY_HOST) is not loopback and anyone who ` +
+    'can connect could read and ' +
     'overwrite every id. Add --users FILE (see parity-server passwd) or --tls-cert/--tls-key with ' +
     '--tls-ca, listen on 127.0.0.1, or pass --insecure if this exposure is intended.'
   );
