@@ -140,3 +140,82 @@ t.test('a half record left by a crash is closed off before new lines are appende
   await again.close();
   t.equal(readFileSync(path, 'utf8').split('\n').length, 4, 'a whole file gets no extra line');
 });
+
+/**
+ * A disk whose writeback fails once, as Linux reports it: that fdatasync fails with EIO, the
+ * bytes written since the last good one never reach the disk (simulated: the file is cut back to
+ * that size, as a read after the page cache dropped them would show), and the next fdatasync
+ * succeeds, since the failed pages were marked clean.
+ */
+function writebackFs() {
+  const state = { failNextSync: false, failEverySync: false };
+  const fs = {
+    mkdir: fsp.mkdir,
+    rename: fsp.rename,
+    unlink: fsp.unlink,
+    open: (async (path: string, flags: string, mode?: number) => {
+      const real = await fsp.open(path, flags, mode);
+      let synced = (await real.stat()).size;
+      return overrideHandle(real, {
+        datasync: async () => {
+          if (state.failNextSync || state.failEverySync) {
+            state.failNextSync = false;
+            await real.truncate(synced);
+            throw Object.assign(new Error('i/o error'), { code: 'EIO' });
+          }
+          await real.datasync();
+          synced = (await real.stat()).size;
+        },
+      });
+    }) as typeof fsp.open,
+  };
+  return { fs, state };
+}
+
+t.test(
+  'after a failed fdatasync the lines since the last good one are written again',
+  async (t) => {
+    const { fs, state } = writebackFs();
+    const { log, read, clock, errors } = await open(t, { fs });
+    log.write('one\n');
+    await log.flush();
+    log.write('two\n');
+    log.write('three\n');
+    state.failNextSync = true;
+    await t.rejects(log.flush(), { code: 'EIO' }, 'the waiting requests are not acknowledged');
+    log.write('four\n');
+    await log.flush(); // resolves only once all it promises is on disk
+    t.equal(read(), 'one\ntwo\nthree\nfour\n', 'every line exactly once, in order');
+
+    // The same when the failed sync was the timer's, which nobody waited on.
+    log.write('five\n');
+    state.failNextSync = true;
+    clock.advance(100);
+    while (errors.length === 0) await new Promise((r) => setImmediate(r));
+    t.match(errors, [{ code: 'EIO' }]);
+    log.write('six\n');
+    await log.flush();
+    t.equal(read(), 'one\ntwo\nthree\nfour\nfive\nsix\n');
+  },
+);
+
+t.test(
+  'a disk that takes writes but fails every fdatasync: the lines kept are bounded',
+  async (t) => {
+    const { fs, state } = writebackFs();
+    const { log, read } = await open(t, { fs, maxBufferedBytes: 4096 });
+    state.failEverySync = true;
+    const line = `${'x'.repeat(99)}\n`;
+    let taken = 0;
+    for (let i = 0; i < 200 && log.write(line); i++) {
+      taken++;
+      await t.rejects(log.flush(), { code: 'EIO' });
+    }
+    t.ok(taken <= 41, `${taken} lines taken, then the cap of 4 KiB held for the sync was reached`);
+    state.failEverySync = false;
+    await log.flush();
+    const dropped = '{"event":"dropped","lines":1}\n'; // the line refused at the cap, counted
+    t.equal(read(), line.repeat(taken) + dropped, 'every line taken is written once it syncs');
+    t.ok(log.write(line), 'the cap is free again');
+  },
+);

@@ -39,6 +39,7 @@ export class Backlog {
   #rope = ''; // lines not yet encoded
   #spare: Buffer | null = null;
   #unwritten = 0;
+  #held = 0; // line bytes written but not yet synced: kept to be written again (see release)
   #dropped = 0; // since the last `dropped` note
   #droppedTotal = 0;
   #accepted = 0; // line bytes encoded since the start (the rope is added by `accepted`)
@@ -69,9 +70,11 @@ export class Backlog {
   add(text: string): boolean {
     // UTF-8 takes at most 3 bytes per UTF-16 unit. Measured exactly only near the cap, where the
     // estimate could drop a line that fits.
-    if (this.#unwritten + (this.#rope.length + text.length) * 3 > this.#limit) {
+    // Bytes held for a sync count too: a disk that takes writes but fails every fdatasync must
+    // not grow them without bound.
+    if (this.#unwritten + this.#held + (this.#rope.length + text.length) * 3 > this.#limit) {
       this.#encode();
-      if (this.#unwritten + Buffer.byteLength(text) > this.#limit) return this.drop();
+      if (this.#unwritten + this.#held + Buffer.byteLength(text) > this.#limit) return this.drop();
     }
     this.#rope += text;
     if (this.#rope.length >= ROPE_CHARS) this.#encode();
@@ -118,13 +121,23 @@ export class Backlog {
   /** `n` bytes of the queue's first step reached the file. */
   wrote(step: Step, n: number): void {
     step.at += n;
-    if (step.lines) this.#unwritten -= n;
+    if (!step.lines) return;
+    this.#unwritten -= n;
+    this.#held += n;
   }
 
-  /** The first step is written: drop it, keeping its buffer for reuse. */
-  shift(): void {
-    const step = this.queue.shift();
-    if (step?.whole && step.whole.length <= KEEP_BUFFER_MAX) this.#spare ??= step.whole;
+  /**
+   * The first step is written: takes it off the queue. Its buffer is reused only once `release`d:
+   * the writer keeps the bytes until they are synced, to write them again if the sync fails.
+   */
+  shift(): Step | undefined {
+    return this.queue.shift();
+  }
+
+  /** A step's bytes are on disk: its buffer may be reused. */
+  release(step: Step): void {
+    if (step.lines) this.#held -= step.at;
+    if (step.whole && step.whole.length <= KEEP_BUFFER_MAX) this.#spare ??= step.whole;
   }
 
   #grow(bytes: number): void {

@@ -2,7 +2,7 @@ import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import type { Clock, TimerHandle } from '../clock.js';
 import type { Journal } from '../store/store.js';
-import { Backlog } from './backlog.js';
+import { Backlog, type Step } from './backlog.js';
 import { openLogPath, shiftRotated, syncFolder, type LogFs } from './log-path.js';
 
 export type LogFileOptions = {
@@ -53,6 +53,11 @@ export class LogFile implements Journal {
   #low: number;
   #backlogged = false;
   #synced = true;
+  /** The file's size at its last successful fdatasync (or open): everything before it is on disk. */
+  #syncedSize: number;
+  /** Steps written since then, their buffers kept: a failed fdatasync writes them again. */
+  #unsynced: Step[] = [];
+  #resync = false; // an fdatasync failed: rewrite #unsynced from #syncedSize before anything else
   #folderDirty = false; // a file was created or renamed: fsync the folder before promising
   #rotateAfter = 0;
   #running = false;
@@ -67,6 +72,7 @@ export class LogFile implements Journal {
     this.path = path;
     this.#file = file;
     this.#size = size;
+    this.#syncedSize = size;
     this.#options = options;
     this.#fs = options.fs ?? fsp;
     this.#backlog = new Backlog(options.maxBufferedBytes);
@@ -204,6 +210,7 @@ export class LogFile implements Journal {
   }
 
   async #attempt(): Promise<void> {
+    if (this.#resync) await this.#rewrite();
     const queue = this.#backlog.queue;
     const head = queue[0];
     const atBoundary = head === undefined || (head.at === 0 && head.reopen === undefined);
@@ -219,7 +226,7 @@ export class LogFile implements Journal {
         this.#backlog.seal(true);
         continue;
       }
-      if (step.reopen) await this.#switchFile(step.reopen);
+      const skipped = step.reopen ? !(await this.#switchFile(step.reopen)) : false;
       while (step.at < step.bytes.length) {
         const n = (await this.#file.write(step.bytes, step.at)).bytesWritten;
         this.#size += n;
@@ -227,11 +234,11 @@ export class LogFile implements Journal {
         this.#backlog.wrote(step, n);
         if (step.lines) this.#drained();
       }
-      this.#backlog.shift();
+      const written = this.#backlog.shift()!;
+      if (skipped) this.#backlog.release(written);
+      else this.#unsynced.push(written);
     }
     if (this.#folderDirty) await this.#syncFolder();
-    // A failed datasync is retried, its bytes are not written again: they are in the file already,
-    // and a second copy would duplicate records.
     await this.#datasync();
   }
 
@@ -248,8 +255,39 @@ export class LogFile implements Journal {
 
   async #datasync(): Promise<void> {
     if (this.#synced) return;
-    await this.#file.datasync();
+    try {
+      await this.#file.datasync();
+    } catch (err) {
+      // Linux marks the pages of a failed writeback clean and reports the error once: a second
+      // fdatasync succeeds without writing them (PostgreSQL's "fsyncgate"). Retrying the sync
+      // would promise lines that may never reach the disk, so they are written again first.
+      this.#resync = true;
+      throw err;
+    }
     this.#synced = true;
+    this.#syncedSize = this.#size;
+    for (const step of this.#unsynced) this.#backlog.release(step);
+    this.#unsynced = [];
+  }
+
+  /**
+   * After a failed fdatasync: cuts the file back to where the last good one left it, and writes
+   * every step since again, in order (a second copy appended would duplicate records). Then
+   * #datasync must succeed before any of it is promised. A failure here leaves #resync set, so
+   * the next attempt starts over from the same cut.
+   */
+  async #rewrite(): Promise<void> {
+    await this.#file.truncate(this.#syncedSize);
+    this.#size = this.#syncedSize;
+    this.#synced = false;
+    for (const step of this.#unsynced) {
+      for (let at = 0; at < step.bytes.length; ) {
+        const n = (await this.#file.write(step.bytes, at)).bytesWritten;
+        at += n;
+        this.#size += n;
+      }
+    }
+    this.#resync = false;
   }
 
   async #syncFolder(): Promise<void> {
@@ -257,17 +295,22 @@ export class LogFile implements Journal {
     this.#folderDirty = false;
   }
 
-  /** Lines before the switch are made durable in the old file first: they were promised there. */
-  async #switchFile(done: { resolve(): void; reject(err: unknown): void }): Promise<void> {
+  /**
+   * Lines before the switch are made durable in the old file first: they were promised there.
+   * False if no new file could be opened: the step's `reopened` record is then not written.
+   */
+  async #switchFile(done: { resolve(): void; reject(err: unknown): void }): Promise<boolean> {
     await this.#datasync();
     const step = this.#backlog.queue[0]!;
     step.reopen = null;
     try {
       await this.#replaceFile();
       done.resolve();
+      return true;
     } catch (err) {
       step.at = step.bytes.length; // no new file: no `reopened` record in the old one
       done.reject(err);
+      return false;
     }
   }
 
@@ -276,6 +319,7 @@ export class LogFile implements Journal {
     const old = this.#file;
     this.#file = file;
     this.#size = size;
+    this.#syncedSize = size; // the old file's steps were synced (its #datasync came first)
     this.#folderDirty = true;
     this.#synced = true;
     await old.close().catch(this.#options.onError);
