@@ -1,5 +1,5 @@
 import { promises as fsp, type Stats } from 'node:fs';
-import { dirname, resolve, sep } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import { realFilePath } from './real-path.js';
 import { fsyncDir } from './sync-folder.js';
 
@@ -63,6 +63,14 @@ export async function checkPrivatePath(file: string, fs: LookupFs = fsp): Promis
     const shared = (stat.mode & STICKY) !== 0 && path !== holder;
     if ((stat.mode & GROUP_OR_OTHER_WRITE) !== 0 && !shared) {
       const octal = (stat.mode & 0o7777).toString(8).padStart(4, '0');
+      if ((stat.mode & STICKY) !== 0) {
+        // Never advise `chmod go-w` on a shared folder such as /tmp: that breaks it for everyone.
+        throw new Error(
+          `unsafe permissions: the folder ${path} (mode ${octal}) is shared: other users can ` +
+            'create the names the server is about to create in it; give the file a folder of ' +
+            `its own, such as ${join(path, 'parity')}/ (the server creates it 0700)`,
+        );
+      }
       throw new Error(
         `unsafe permissions: the ${where} ${path} (mode ${octal}) is writable by other users, who ` +
           `could replace the files in it; fix with \`chmod go-w ${path}\`` +
