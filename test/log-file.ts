@@ -7,31 +7,36 @@ import { FakeClock } from './fixtures/fake-clock.js';
 import { overrideHandle } from './fixtures/failing-fs.js';
 import { tempDir } from './fixtures/server.js';
 
-/** A disk that can be told to fail: the next write stores only `partial` bytes, then ENOSPC. */
-function faultyFs() {
-  const state = { failing: false, partial: 0 };
-  const fs = {
+/** The log's fs, with each file it opens wrapped (a disk that fails in some way). */
+function logFs(wrap: (real: FileHandle) => FileHandle | Promise<FileHandle>) {
+  return {
     mkdir: fsp.mkdir,
     rename: fsp.rename,
     unlink: fsp.unlink,
-    open: (async (path: string, flags: string, mode?: number) => {
-      const real = await fsp.open(path, flags, mode);
-      return overrideHandle(real, {
-        write: (async (data: Buffer | string, offset?: number) => {
-          if (state.failing) {
-            const buf = typeof data === 'string' ? Buffer.from(data) : data.subarray(offset ?? 0);
-            if (state.partial > 0) {
-              const n = Math.min(state.partial, buf.length);
-              state.partial = 0;
-              return real.write(buf, 0, n);
-            }
-            throw Object.assign(new Error('no space'), { code: 'ENOSPC' });
-          }
-          return typeof data === 'string' ? real.write(data) : real.write(data, offset);
-        }) as FileHandle['write'],
-      });
-    }) as typeof fsp.open,
+    open: (async (path: string, flags: string, mode?: number) =>
+      wrap(await fsp.open(path, flags, mode))) as typeof fsp.open,
   };
+}
+
+/** A disk that can be told to fail: the next write stores only `partial` bytes, then ENOSPC. */
+function faultyFs() {
+  const state = { failing: false, partial: 0 };
+  const fs = logFs((real) =>
+    overrideHandle(real, {
+      write: (async (data: Buffer | string, offset?: number) => {
+        if (state.failing) {
+          const buf = typeof data === 'string' ? Buffer.from(data) : data.subarray(offset ?? 0);
+          if (state.partial > 0) {
+            const n = Math.min(state.partial, buf.length);
+            state.partial = 0;
+            return real.write(buf, 0, n);
+          }
+          throw Object.assign(new Error('no space'), { code: 'ENOSPC' });
+        }
+        return typeof data === 'string' ? real.write(data) : real.write(data, offset);
+      }) as FileHandle['write'],
+    }),
+  );
   return { fs, state };
 }
 
@@ -149,26 +154,20 @@ t.test('a half record left by a crash is closed off before new lines are appende
  */
 function writebackFs() {
   const state = { failNextSync: false, failEverySync: false };
-  const fs = {
-    mkdir: fsp.mkdir,
-    rename: fsp.rename,
-    unlink: fsp.unlink,
-    open: (async (path: string, flags: string, mode?: number) => {
-      const real = await fsp.open(path, flags, mode);
-      let synced = (await real.stat()).size;
-      return overrideHandle(real, {
-        datasync: async () => {
-          if (state.failNextSync || state.failEverySync) {
-            state.failNextSync = false;
-            await real.truncate(synced);
-            throw Object.assign(new Error('i/o error'), { code: 'EIO' });
-          }
-          await real.datasync();
-          synced = (await real.stat()).size;
-        },
-      });
-    }) as typeof fsp.open,
-  };
+  const fs = logFs(async (real) => {
+    let synced = (await real.stat()).size;
+    return overrideHandle(real, {
+      datasync: async () => {
+        if (state.failNextSync || state.failEverySync) {
+          state.failNextSync = false;
+          await real.truncate(synced);
+          throw Object.assign(new Error('i/o error'), { code: 'EIO' });
+        }
+        await real.datasync();
+        synced = (await real.stat()).size;
+      },
+    });
+  });
   return { fs, state };
 }
 
