@@ -281,7 +281,7 @@ export class LogFile implements Journal {
     this.#size = this.#syncedSize;
     this.#synced = false;
     for (const step of this.#unsynced) {
-      for (let at = 0; at < step.bytes.length; ) {
+      for (let at = 0; at < step.bytes.length;) {
         const n = (await this.#file.write(step.bytes, at)).bytesWritten;
         at += n;
         this.#size += n;
