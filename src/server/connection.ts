@@ -48,9 +48,9 @@ export type ConnectionDeps = {
   auth?: Authenticator | null;
 };
 
-/** The socket adapter: bytes to lines to handlers, replies back in order, limits enforced. */
 const noop = () => {};
 
+/** The socket adapter: bytes to lines to handlers, replies back in order, limits enforced. */
 export class Connection implements Session {
   readonly number: number;
   /** The peer's IP address, for per-address limits. */

@@ -3,10 +3,9 @@ import { once } from 'node:events';
 import { dirname } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { realClock, turnClock, type Random } from '../clock.js';
-import { FD_HEADROOM, SERVER_DEFAULTS, type ServerLimits } from '../limits.js';
+import { SERVER_DEFAULTS, type ServerLimits } from '../limits.js';
 import { LogFile, type LogFileOptions } from '../log/log-file.js';
 import { MessageLog } from '../log/message-log.js';
-import { formatReply } from '../protocol/replies.js';
 import { checkPrivatePath, makePrivateFolder } from '../fs/private-folder.js';
 import { realFilePath } from '../fs/real-path.js';
 import { lockStateFile } from '../store/state-lock.js';
@@ -14,13 +13,11 @@ import { Store, type StoreOptions } from '../store/store.js';
 import { FileValueStore } from '../store/file-store.js';
 import { LoggedStore } from '../store/logged-store.js';
 import type { ValueStore } from '../store/value-store.js';
-import { Connection, LINGER_MS } from './connection.js';
-import { Handshakes } from './handshakes.js';
-import { PROXY_HEADER_TIMEOUT_MS, readProxyHeader } from '../net/proxy-socket.js';
-import type { ProxyEndpoint } from '../net/proxy-protocol.js';
+import { Connection } from './connection.js';
+import { Admission } from './admission.js';
 import { openSecurity, type SecurityOptions } from './security.js';
 import { listenHttp, type HttpOptions, type HttpSide } from '../http/server.js';
-import { Monitor, type RefusalReason } from '../monitor/monitor.js';
+import { Monitor } from '../monitor/monitor.js';
 import { startSummary } from '../monitor/summary.js';
 
 export type ServerOptions = {
@@ -97,25 +94,22 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
   const logger = options.logger ?? pino({ level: 'silent' });
   const limits: ServerLimits = { ...SERVER_DEFAULTS, ...options.limits };
   const security = await openSecurity(options.security); // bad TLS or users files: fail first
-  let serve: ((socket: Socket) => void) | null = null;
-  let refusedHandshake = (_socket: Socket, _reason: string): void => {}; // logged once serving
-  let admitHandshake = (_raw: Socket): boolean => true; // before serving, `early` is the bound
+  let admission: Admission | null = null; // once serving; until then `early` is the bound
   const early: Socket[] = [];
-  const handshakes = new Handshakes(); // stays empty without TLS
   const server: Server = security.createServer(
     // 'drain' fires only after a write found more than highWaterMark buffered; at or below the
     // output cap, so a peer paused at the cap is always resumed when it catches up.
     { allowHalfOpen: true, highWaterMark: Math.min(limits.outputCapBytes, 16 * 1024) },
     (socket: Socket) => {
-      handshakes.done(socket);
-      if (serve !== null) serve(socket);
+      admission?.handshakeDone(socket);
+      if (admission !== null) admission.serve(socket);
       else if (early.length < limits.maxClients) {
         socket.on('error', () => {}); // a reset while it waits must not crash the start
         early.push(socket);
       } else socket.destroy();
     },
-    (socket, reason) => refusedHandshake(socket, reason),
-    (raw) => admitHandshake(raw),
+    (socket, reason) => admission?.refused(socket, reason),
+    (raw) => admission?.admitHandshake(raw) ?? true,
   );
   server.listen(options.port ?? SERVER_DEFAULTS.port, options.host ?? SERVER_DEFAULTS.host);
   await Promise.race([
@@ -155,11 +149,7 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
     await serveHttp(http, monitor, options.http!);
   }
   const stopSummary = startSummary(monitor, logger);
-  const open = new Set<Connection>();
-  const perAddress = new Map<string, number>();
   const waitingForLog = new Set<Connection>();
-  let connectionCount = 0;
-  const lingering = { count: 0 }; // refused sockets still reading their peer's last bytes
   let closing: Promise<void> | null = null;
   onLogDrain = () => {
     const waiting = [...waitingForLog];
@@ -176,11 +166,8 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
     auth: security.auth,
     monitor,
     closed(conn: Connection) {
-      open.delete(conn);
+      admitted.closed(conn);
       waitingForLog.delete(conn);
-      const left = (perAddress.get(conn.address) ?? 1) - 1;
-      if (left > 0) perAddress.set(conn.address, left);
-      else perAddress.delete(conn.address);
     },
     logBacklogged: () => logFile.backlogged,
     waitForLog(conn: Connection) {
@@ -188,92 +175,22 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
     },
   };
 
-  /** Why a peer is refused, if it is; handshakes under way count as connections (handshakes.ts). */
-  const refusal = (served: number, fromAddress: number): RefusalReason | null =>
-    closing !== null
-      ? 'stopping'
-      : served + handshakes.size >= limits.maxClients
-        ? 'max-clients'
-        : fromAddress >= limits.maxClientsPerAddress
-          ? 'max-clients-per-address'
-          : null;
-  const serveSocket = (socket: Socket, peer: ProxyEndpoint | null = null) => {
-    const number = ++connectionCount;
-    const address = peer?.address ?? socket.remoteAddress ?? '';
-    const fromAddress = perAddress.get(address) ?? 0;
-    const reason = refusal(open.size, fromAddress);
-    if (reason !== null) {
-      monitor.refuse(reason);
-      refuse(socket, number, messageLog, reason, lingering);
-      return;
-    }
-    perAddress.set(address, fromAddress + 1);
-    open.add(new Connection(socket, number, deps, peer));
-  };
-  // Behind a balancer the peer's address is in the PROXY header, read before anything else. A
-  // connection without a valid one is closed; one still silent after the timeout too. Those
-  // waiting count toward --max-clients, so silent peers cannot hold every descriptor.
-  let readingHeader = 0;
-  const serveProxied = (socket: Socket) => {
-    if (open.size + readingHeader >= limits.maxClients) {
-      monitor.refuse('max-clients');
-      refuse(socket, ++connectionCount, messageLog, 'max-clients', lingering);
-      return;
-    }
-    readingHeader++;
-    readProxyHeader(socket, { timeoutMs: PROXY_HEADER_TIMEOUT_MS }).then(
-      (header) => {
-        readingHeader--;
-        // LOCAL: the balancer's own health check, served as itself.
-        serveSocket(socket, header.kind === 'proxy' ? header.source : null);
-      },
-      (err: unknown) => {
-        readingHeader--;
-        socket.on('error', () => {});
-        messageLog.forConnection(++connectionCount).event('refused', {
-          remote: `${socket.remoteAddress}:${socket.remotePort}`,
-          reason: `proxy protocol: ${(err as Error).message}`,
-        });
-        socket.destroy();
-      },
-    );
-  };
-  serve = options.proxyProtocol ? serveProxied : serveSocket;
-  // With TLS, before the handshake: a peer past a limit is closed at once, with no BYE (it could
-  // only be sent inside a finished handshake). Behind a balancer the address is the balancer's
-  // (the client's is in the PROXY header, read later), so only --max-clients applies here.
-  admitHandshake = (raw: Socket) => {
-    const address = raw.remoteAddress ?? '';
-    const fromAddress = options.proxyProtocol
-      ? 0
-      : (perAddress.get(address) ?? 0) + handshakes.from(address);
-    const reason = refusal(open.size + readingHeader, fromAddress);
-    if (reason === null) {
-      handshakes.add(raw);
-      return true;
-    }
-    monitor.refuse(reason);
-    messageLog.forConnection(++connectionCount).event('refused', {
-      remote: `${address}:${raw.remotePort}`,
-      reason: REFUSALS[reason].code,
-      limit: reason,
-    });
-    raw.on('error', () => {});
-    raw.destroy();
-    return false;
-  };
-
+  const admitted = new Admission({
+    limits,
+    monitor,
+    messageLog,
+    proxyProtocol: options.proxyProtocol ?? false,
+    connect: (socket, number, peer) => new Connection(socket, number, deps, peer),
+  });
+  const { open } = admitted;
+  admission = admitted;
   for (const socket of early.splice(0)) {
     if (socket.destroyed) continue;
-    serve(socket);
+    admitted.serve(socket);
   }
-  refusedHandshake = (socket, reason) =>
-    messageLog.forConnection(++connectionCount).event('refused', {
-      remote: `${socket.remoteAddress}:${socket.remotePort}`,
-      reason,
-    });
 
   async function shutdown(): Promise<void> {
+    admitted.stopping = true;
     monitor.stopping = true;
     stopSummary();
     server.close();
@@ -318,46 +235,6 @@ export async function startServer(options: ServerOptions): Promise<ParityServer>
       return closing;
     },
   };
-}
-
-const REFUSALS = {
-  stopping: { code: 'SHUTTING_DOWN', text: 'the server is stopping' },
-  'max-clients': { code: 'SERVER_BUSY', text: 'too many clients' },
-  'max-clients-per-address': { code: 'SERVER_BUSY', text: 'too many clients from your address' },
-} as const;
-
-/** Over a client limit (or stopping): one BYE and close, without a Connection. */
-/**
- * Refused sockets that may linger at once. Each holds a descriptor, and refusals come in bursts
- * exactly when the server is at its limit: 300 at once under `ulimit -n 256` took the descriptors
- * a served client's commit needed (ERR STORAGE, EMFILE). Past this many, a refusal closes as soon
- * as its BYE is written, at the risk of a reset that loses the BYE.
- */
-const MAX_LINGERING_REFUSALS = FD_HEADROOM / 2;
-
-function refuse(
-  socket: Socket,
-  number: number,
-  messageLog: MessageLog,
-  reason: keyof typeof REFUSALS,
-  lingering: { count: number },
-): void {
-  const { code, text } = REFUSALS[reason];
-  const line = formatReply({ kind: 'BYE', code, text });
-  const log = messageLog.forConnection(number);
-  const remote = `${socket.remoteAddress}:${socket.remotePort}`;
-  log.event('refused', { remote, reason: code, limit: reason });
-  log.line('out', line);
-  socket.on('error', () => {});
-  socket.end(`${line}\n`);
-  if (lingering.count >= MAX_LINGERING_REFUSALS) {
-    socket.once('finish', () => socket.destroy());
-    return;
-  }
-  lingering.count++;
-  socket.once('close', () => lingering.count--);
-  socket.setTimeout(LINGER_MS, () => socket.destroy());
-  socket.resume();
 }
 
 /**
