@@ -70,6 +70,8 @@ export class Connection implements Session {
   tentative: Promise<void> | null = null;
   /** Why the last first claim was refused once the store answered (see Session). */
   refusedClaim: IdLimitError | null = null;
+  /** A HELLO waiting for `tentative` (see Session). */
+  heldIdentity: Promise<void> | null = null;
   #backedUp = false; // paused: the peer is not reading its replies
   #waitingForLog = false; // paused: the message log is behind
   #yielding = false; // paused: this turn's line budget is spent, the others go first
@@ -162,6 +164,14 @@ export class Connection implements Session {
       });
     }
     return claimed;
+  }
+
+  holdIdentity(until: Promise<unknown>): void {
+    const settled = until.then(noop, noop);
+    this.heldIdentity = settled;
+    void settled.then(() => {
+      if (this.heldIdentity === settled) this.heldIdentity = null;
+    });
   }
 
   /** The store says another connection, here or on another server, claimed this one's id. */

@@ -28,6 +28,9 @@ export interface Session extends AuthSession, Holder {
    */
   readonly tentative: Promise<void> | null;
   readonly refusedClaim: IdLimitError | null;
+  /** A HELLO waiting for `tentative`: HELLO and VALUE after it run once it is answered. */
+  readonly heldIdentity: Promise<void> | null;
+  holdIdentity(until: Promise<unknown>): void;
   /** Stops reading; the connection closes after this request's reply. */
   quit(): void;
   /** With a users file: this connection's AUTH state, which gates HELLO and VALUE (auth.ts). */
@@ -75,6 +78,7 @@ export const HANDLERS: { [V in Verb]: Handler<V> } = {
           ? session.claim(id).then((value): Reply => ({ kind: 'VALUE', value }))
           : already,
       );
+      session.holdIdentity(after);
       return Pending.of(after, (reply) => reply, refusal('the value'));
     }
     // Claimed again by a repeated HELLO: the value reported includes every earlier request.
@@ -117,7 +121,14 @@ export const HANDLERS: { [V in Verb]: Handler<V> } = {
  * a Pending for the reply queue.
  */
 export function handle(session: Session, request: Request): string | Pending {
-  const run = () => (HANDLERS[request.verb] as Handler<Verb>)(session, request as never);
+  const now = () => (HANDLERS[request.verb] as Handler<Verb>)(session, request as never);
+  // Behind a HELLO that waits to know if the first one was refused, a VALUE is for the id that
+  // HELLO claims, and another HELLO comes after it: both wait for it, in order.
+  const held = session.heldIdentity;
+  const run =
+    held !== null && (request.verb === 'HELLO' || request.verb === 'VALUE')
+      ? () => held.then(now)
+      : now;
   const reply = session.auth ? session.auth.guard(request, run) : run();
   if (reply instanceof Pending) return reply;
   if (reply instanceof Promise) return Pending.of(reply.then(settled), (r: Reply) => r, rethrow);
