@@ -23,10 +23,13 @@ export class Handshakes {
 
   /** Counts a raw socket until its handshake ends (`done`) or it closes. */
   add(socket: Socket): void {
-    const address = socket.remoteAddress ?? '';
-    this.#byPeer.set(peer(socket), { socket, address });
+    const address = socket.remoteAddress;
+    if (address === undefined) return; // reset before it was accepted: it closes at once
+    const key = peer(socket);
+    this.#remove(key, null); // a closed socket whose `close` has not come yet: it goes first
+    this.#byPeer.set(key, { socket, address });
     this.#byAddress.set(address, this.from(address) + 1);
-    socket.once('close', () => this.#remove(peer(socket), socket));
+    socket.once('close', () => this.#remove(key, socket));
   }
 
   /** The handshake of this TLS socket (the same peer as its raw socket) is over. */
@@ -45,5 +48,9 @@ export class Handshakes {
   }
 }
 
-/** Address and port: a TLS socket and the raw socket under it report the same. */
-const peer = (socket: Socket) => `${socket.remoteAddress}:${socket.remotePort}`;
+/**
+ * Both ends, address and port: unique among open TCP connections (one client port may reach two
+ * of the server's addresses), and a TLS socket and the raw socket under it report the same.
+ */
+const peer = (socket: Socket) =>
+  `${socket.remoteAddress}:${socket.remotePort}>${socket.localAddress}:${socket.localPort}`;
