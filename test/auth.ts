@@ -216,7 +216,8 @@ t.test('an authenticated id cannot be taken over without its password', async (t
 });
 
 t.test('without --users nothing changes, and AUTH says so', async (t) => {
-  const { port } = await startTestServer(t);
+  const { port, server } = await startTestServer(t);
+  t.same(await server.reload(), [], 'nothing to reload: SIGHUP logs no reload');
   const c = await LineClient.connect(t, port);
   t.match(await c.request('AUTH alice s3cret'), [/^ERR AUTH_DISABLED /]);
   t.same(await c.request('HELLO alice', 'VALUE 3'), ['VALUE 0', 'OK 3']);
@@ -239,7 +240,7 @@ t.test('the message log has AUTH alice and never the password', async (t) => {
 t.test('reload picks up a changed users file and keeps the old one if it is broken', async (t) => {
   const { port, server, usersPath } = await authServer(t);
   await setUser(usersPath, 'carol', await hashPassword('c4rol', FAST));
-  await server.reload();
+  t.same(await server.reload(), ['users file'], 'says what it reloaded (the SIGHUP log line)');
   const c = await LineClient.connect(t, port);
   t.same(await c.request('AUTH carol c4rol'), ['AUTHED carol']);
   writeFileSync(usersPath, 'garbage\n');
